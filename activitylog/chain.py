@@ -1,0 +1,59 @@
+"""
+The tamper-evident hash chain over each client's activity log.
+
+Every event stores `prev_hash` (the previous event's `hash`, or GENESIS for a client's
+first event) and `hash` = HMAC-SHA-256(chain key, canonical bytes of its fields and
+prev_hash). Editing, deleting, inserting or reordering any row breaks a link that
+`verify_activity_log` recomputes. The HMAC key lives outside the database, so someone
+with only database access cannot forge a new, consistent chain after tampering.
+"""
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from django.conf import settings
+
+GENESIS = "0" * 64
+CHAIN_VERSION = "v1"
+
+# The hashed fields, in order. Changing this list is a new CHAIN_VERSION.
+HASHED_FIELDS = (
+    "seq", "prev_hash", "agency_id", "client_id", "user_id", "email", "event_type",
+    "occurred_at", "ip", "user_agent", "browser", "os", "session_ref", "reason",
+)
+
+
+@lru_cache(maxsize=4)
+def _key(secret: str, chain_key: str) -> bytes:
+    if chain_key:
+        return chain_key.encode()
+    return hashlib.sha256(b"agencyhandy.activitylog.chain:" + secret.encode()).digest()
+
+
+def chain_key() -> bytes:
+    return _key(settings.SECRET_KEY, settings.ACTIVITYLOG_CHAIN_KEY)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: the one spelling used in hashes and exports."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(values: dict) -> bytes:
+    """The exact bytes that are hashed for one event, from a dict of HASHED_FIELDS."""
+    row = [CHAIN_VERSION]
+    for name in HASHED_FIELDS:
+        value = values[name]
+        if name == "occurred_at":
+            value = format_timestamp(value)
+        elif name == "ip":
+            value = "" if value is None else str(value)
+        row.append(value)
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_hash(values: dict, key: bytes | None = None) -> str:
+    return hmac.new(key or chain_key(), canonical_bytes(values), hashlib.sha256).hexdigest()

@@ -1,0 +1,118 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove an activity log entry."""
+
+    def __init__(self, action: str = "changed") -> None:
+        super().__init__(f"Activity log entries are append-only and cannot be {action}.")
+
+
+class EventType(models.TextChoices):
+    LOGIN = "login", "Login"
+    LOGOUT = "logout", "Logout"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    SESSION_EXPIRED = "session_expired", "Session expired"
+
+
+class FailureReason(models.TextChoices):
+    BAD_PASSWORD = "bad_password", "Wrong password"
+    ACCOUNT_INACTIVE = "account_inactive", "Portal account deactivated"
+    CLIENT_ARCHIVED = "client_archived", "Client archived"
+    CLIENT_INACTIVE = "client_inactive", "Client inactive"
+
+
+class AuthEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("updated")
+
+    def delete(self):
+        raise AppendOnlyError("deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("updated")
+
+    def bulk_create(self, *args, **kwargs):
+        # Every entry goes through activitylog.services.auth_event_record, which
+        # maintains the hash chain.
+        raise AppendOnlyError("bulk-created outside the recording service")
+
+
+class AuthEvent(models.Model):
+    """
+    One portal sign-in, sign-out, failed sign-in or session expiry of a client's user.
+
+    Rows are written only by `activitylog.services.auth_event_record` and never change:
+    the model, its queryset, the admin and database triggers all refuse updates and
+    deletes. Each client's events form an HMAC-SHA-256 chain (`seq`, `prev_hash`,
+    `hash`) that `manage.py verify_activity_log` recomputes.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Denormalised from client so that per-agency reads (admin filter, exports) need no
+    # join. Part of the hashed fields, so it cannot drift silently.
+    # No single-column indexes on agency and client: the composite indexes below lead
+    # with them and serve the same lookups.
+    agency = models.ForeignKey("clients.Agency", on_delete=models.PROTECT, related_name="+", db_index=False)
+    client = models.ForeignKey(
+        "clients.Client", on_delete=models.PROTECT, related_name="auth_events", db_index=False
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auth_events")
+    email = models.EmailField(help_text="The user's email at the time of the event.")
+    event_type = models.CharField(max_length=20, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    browser = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    session_ref = models.CharField(
+        max_length=64, blank=True,
+        help_text="SHA-256 of the session key (never the key): pairs a logout with its login.",
+    )
+    reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
+    seq = models.PositiveBigIntegerField(help_text="Position in the client's chain, from 1.")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuthEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "activity event"
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            # The chain cannot fork: two appends that read the same head collide here.
+            models.UniqueConstraint(fields=["client", "seq"], name="authevent_client_seq_uniq"),
+            # A session logs in, logs out and expires at most once: a retried or
+            # concurrent write of the same event fails instead of doubling it.
+            models.UniqueConstraint(
+                fields=["session_ref", "event_type"],
+                condition=~Q(session_ref="") & ~Q(event_type="login_failed"),
+                name="authevent_session_event_uniq",
+            ),
+        ]
+        indexes = [
+            # Activity Log tab: a client's newest events, and "Load older" keyset pages
+            # WHERE client_id = ? AND (occurred_at, id) < (?, ?) ORDER BY occurred_at DESC, id DESC.
+            models.Index(fields=["client", "-occurred_at", "-id"], name="authevent_client_time"),
+            # Tab filtered by type, the summary (logins in the last 7/30 days) and the
+            # Clients page's last-login column.
+            models.Index(fields=["client", "event_type", "-occurred_at"], name="authevent_client_type_time"),
+            # Django admin's unfiltered changelist and time-ordered exports.
+            models.Index(fields=["-occurred_at", "-id"], name="authevent_time"),
+            # Admin's agency filter and per-agency exports.
+            models.Index(fields=["agency", "-occurred_at"], name="authevent_agency_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_type_display()} by {self.email} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("deleted")

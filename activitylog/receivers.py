@@ -1,0 +1,63 @@
+"""
+Auth signals → the recording service.
+
+Django sends these signals from every login path (the portal form, the test client,
+any future SSO view), so listening here is what makes capture complete. Staff sign-ins
+are not client events and are ignored.
+"""
+
+import logging
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from activitylog.client_ip import client_ip
+from activitylog.models import EventType, FailureReason
+from activitylog.services import auth_event_record_from_request
+from clients.models import ClientStatus, User
+
+logger = logging.getLogger("activitylog")
+
+
+@receiver(user_logged_in, dispatch_uid="activitylog.login")
+def _record_login(sender, request, user, **kwargs) -> None:
+    if user.client_id is not None:
+        # Raising here aborts login() before the session is saved: fail closed.
+        auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGIN)
+
+
+@receiver(user_logged_out, dispatch_uid="activitylog.logout")
+def _record_logout(sender, request, user, **kwargs) -> None:
+    if user is not None and user.client_id is not None:
+        auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGOUT)
+
+
+def _failure_reason(user: User) -> str:
+    if not user.is_active:
+        return FailureReason.ACCOUNT_INACTIVE
+    if user.client.is_archived:
+        return FailureReason.CLIENT_ARCHIVED
+    if user.client.status == ClientStatus.INACTIVE:
+        return FailureReason.CLIENT_INACTIVE
+    return FailureReason.BAD_PASSWORD
+
+
+@receiver(user_login_failed, dispatch_uid="activitylog.login_failed")
+def _record_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    email = (credentials.get("username") or credentials.get("email") or "").strip()
+    user = (
+        User.objects.select_related("client").filter(email__iexact=email).first() if email else None
+    )
+    if user is None:
+        # Nothing ties this attempt to a client. Keep it for ops, never in a client's log.
+        logger.warning(
+            "Failed login for unknown email %r from %s",
+            email[:254],
+            client_ip(request.META) if request is not None else "-",
+        )
+        return
+    if user.client_id is None:
+        return  # a staff account: not a client event
+    auth_event_record_from_request(
+        request=request, user=user, event_type=EventType.LOGIN_FAILED, reason=_failure_reason(user)
+    )

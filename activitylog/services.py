@@ -1,0 +1,109 @@
+"""
+Writes to the activity log. Every event, whatever triggered it (a portal login, the
+demo seed, the simulator, a test), is appended by `auth_event_record` and nothing else.
+"""
+
+import hashlib
+from datetime import datetime
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from activitylog import chain
+from activitylog.client_ip import client_ip
+from activitylog.models import AuthEvent, EventType, FailureReason
+from activitylog.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
+from clients.models import Client, User
+
+
+class ActivityLogUnavailable(Exception):
+    """The event could not be written, so the action it records must not happen."""
+
+
+def session_ref_for(session_key: str | None) -> str:
+    """A stable reference to a session that does not reveal the session key."""
+    if not session_key:
+        return ""
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+def auth_event_record(
+    *,
+    user: User,
+    event_type: str,
+    ip: str | None = None,
+    user_agent: str = "",
+    session_ref: str = "",
+    reason: str = "",
+    occurred_at: datetime | None = None,
+) -> AuthEvent:
+    """
+    Append one event to the log of `user`'s client and return it.
+
+    The client's row is locked for the append, so concurrent events of one client queue
+    up and each links to the one before (the unique (client, seq) constraint backs this
+    up). `occurred_at` defaults to now, taken under the lock so a client's events are
+    in time order. Raises ActivityLogUnavailable if the event cannot be stored.
+    """
+    if user.client_id is None:
+        raise ValueError(f"{user} is not a portal user; only client events are logged.")
+    if event_type not in EventType.values:
+        raise ValueError(f"Unknown event type {event_type!r}.")
+    if reason and reason not in FailureReason.values:
+        raise ValueError(f"Unknown failure reason {reason!r}.")
+    user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
+    browser, os_name = browser_and_os(user_agent)
+
+    try:
+        with transaction.atomic():
+            client = (
+                Client.objects.select_for_update(no_key=True)
+                .only("id", "agency_id")
+                .get(pk=user.client_id)
+            )
+            head = (
+                AuthEvent.objects.filter(client_id=client.pk)
+                .order_by("-seq")
+                .values_list("seq", "hash")
+                .first()
+            )
+            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
+            event = AuthEvent(
+                agency_id=client.agency_id,
+                client_id=client.pk,
+                user_id=user.pk,
+                email=user.email,
+                event_type=event_type,
+                occurred_at=occurred_at or timezone.now(),
+                ip=ip,
+                user_agent=user_agent,
+                browser=browser,
+                os=os_name,
+                session_ref=session_ref,
+                reason=reason,
+                seq=seq,
+                prev_hash=prev_hash,
+            )
+            event.hash = chain.event_hash(event.__dict__)
+            event.save()
+    except DatabaseError as exc:
+        raise ActivityLogUnavailable(f"Could not record {event_type} of {user.email}: {exc}") from exc
+    return event
+
+
+def auth_event_record_from_request(
+    *, request, user: User, event_type: str, reason: str = ""
+) -> AuthEvent:
+    """Record an event with the IP, user agent and session taken from `request` (may be None)."""
+    meta = request.META if request is not None else {}
+    session = getattr(request, "session", None)
+    # A failed attempt has no session of its own to pair with.
+    with_session = session is not None and event_type != EventType.LOGIN_FAILED
+    return auth_event_record(
+        user=user,
+        event_type=event_type,
+        ip=client_ip(meta),
+        user_agent=meta.get("HTTP_USER_AGENT", ""),
+        session_ref=session_ref_for(session.session_key) if with_session else "",
+        reason=reason,
+    )

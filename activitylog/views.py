@@ -1,0 +1,63 @@
+from django.conf import settings
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
+
+from activitylog.access import EXPORT_ROLES, client_for_activity_log
+from activitylog.forms import ActivityFilterForm
+from activitylog.selectors import auth_events_page, login_summary
+from clients.decorators import staff_required
+
+TEMPLATE = "activitylog/activity_tab.html"
+
+
+@require_GET
+@staff_required
+def activity_tab(request, client_id: int):
+    """
+    The Activity Log tab of Client Details.
+
+    A direct visit renders the whole page. htmx asks for pieces of the same template:
+    the tab (switching tabs), the results (changing a filter) or older rows ("Load older").
+    """
+    client = client_for_activity_log(request.user, client_id)
+    form = ActivityFilterForm(request.GET, client=client)
+    context = {
+        "client": client,
+        "active_tab": "activity",
+        "form": form,
+        "portal_users": client.portal_users.order_by("email"),
+        "can_export": request.membership.role in EXPORT_ROLES,
+    }
+    htmx: HtmxDetails = request.htmx
+    if not form.is_valid():
+        context["errors"] = [e for errors in form.errors.values() for e in errors]
+        part = "#results" if htmx and htmx.target == "activity-results" else ""
+        if htmx and not part:
+            part = "#tab"
+        return render(request, TEMPLATE + part, context, status=400)
+
+    cursor = form.cleaned_data["cursor"]
+    events, next_keyset = auth_events_page(
+        client=client,
+        filters=form.filters(),
+        tz=timezone.get_current_timezone(),
+        after=cursor,
+        limit=settings.ACTIVITYLOG_PAGE_SIZE,
+    )
+    context.update(
+        events=events,
+        is_first_page=cursor is None,
+        next_cursor=next_keyset.encode() if next_keyset else "",
+        filter_query=form.filter_query(),
+        summary=login_summary(client=client),
+        is_filtered=any(form.cleaned_data[n] for n in ("type", "user", "date_from", "date_to")),
+    )
+    if htmx:
+        if cursor is not None:
+            return render(request, TEMPLATE + "#older-rows", context)
+        if htmx.target == "activity-results":
+            return render(request, TEMPLATE + "#results", context)
+        return render(request, TEMPLATE + "#tab", context)
+    return render(request, TEMPLATE, context)

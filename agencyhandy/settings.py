@@ -1,0 +1,215 @@
+"""
+Settings for the agency CRM.
+
+Everything that differs between the embedded demo and a production deployment
+comes from the environment. The defaults are safe for the demo only:
+
+    DATABASE_URL     default: SQLite file var/db.sqlite3 (WAL mode)
+    REDIS_URL        unset: in-memory channel layer (one process only)
+    SECRET_KEY       required unless DEBUG=1
+    DEBUG            "1"/"true" to enable; default off
+    ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
+    TRUSTED_PROXIES  comma-separated IPs or CIDR ranges whose X-Forwarded-For is believed
+    ACTIVITYLOG_CHAIN_KEY  HMAC key of the activity log hash chain (default: from SECRET_KEY)
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = _env_bool("DEBUG", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "django-insecure-demo-only-key-never-use-this-in-production-0123456789"
+
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+
+# Proxies whose X-Forwarded-For header we believe (see activitylog/client_ip.py).
+TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
+
+INSTALLED_APPS = [
+    # daphne first, so that runserver serves ASGI (HTTP and websockets) like production.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "clients",
+    "activitylog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "clients.middleware.AgencyTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "agencyhandy.urls"
+ASGI_APPLICATION = "agencyhandy.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "clients.context_processors.staff",
+            ],
+        },
+    },
+]
+
+# Databases ----------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+    )
+}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db["OPTIONS"] = {
+        # WAL lets the page read while a login is being written. IMMEDIATE takes the
+        # write lock at BEGIN, so two writers queue instead of failing to upgrade a lock.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg 3's pool. Under ASGI, sync views share one thread per process, so a few
+    # connections a process are plenty; raise DB_POOL_MAX_SIZE for management commands
+    # that use threads.
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        "pool": {
+            "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
+            "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
+            "timeout": 10,
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Channels -------------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # A busy whale client's group can receive bursts; a slow socket that falls
+                # this far behind is resynced from the database on reconnect anyway.
+                "capacity": 1000,
+                # Rows older than this are stale for a live view: the resync covers them.
+                "expiry": 30,
+                "group_expiry": 86400,
+                "prefix": "agencyhandy",
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Auth -----------------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "clients.User"
+AUTHENTICATION_BACKENDS = ["clients.backends.EmailBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "clients:list"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Internationalisation -----------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# Static files ---------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# Security -------------------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if TRUSTED_PROXIES:
+    # The TLS-terminating proxy tells us the original scheme.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS preload is a one-way door for the whole domain; opt in with SECURE_HSTS_PRELOAD.
+    "security.W021",
+]
+
+# Activity log ---------------------------------------------------------------------------
+
+# The hash chain is an HMAC, so someone with only database access cannot recompute it
+# after an edit. Keep this key (or SECRET_KEY) stable and outside the database.
+ACTIVITYLOG_CHAIN_KEY = os.environ.get("ACTIVITYLOG_CHAIN_KEY", "")
+ACTIVITYLOG_PAGE_SIZE = 50
+
+# Logging --------------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}

@@ -1,0 +1,61 @@
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET
+
+from activitylog.access import role_may_view_log
+from activitylog.selectors import login_summary
+from clients.decorators import staff_required
+from clients.forms import ClientSearchForm
+from clients.models import Client
+from clients.selectors import clients_for_agency
+
+CLIENTS_PER_PAGE = 50
+
+
+@require_GET
+def home(request):
+    return redirect("clients:list")
+
+
+@require_GET
+@staff_required
+def client_list(request):
+    form = ClientSearchForm(request.GET)
+    context = {"form": form, "nav": "clients"}
+    template = "clients/client_list.html" + ("#results" if request.htmx else "")
+    if not form.is_valid():
+        context["errors"] = [e for errors in form.errors.values() for e in errors]
+        return render(request, template, context, status=400)
+    clients = clients_for_agency(
+        agency=request.membership.agency,
+        q=form.cleaned_data["q"].strip(),
+        status=form.cleaned_data["status"],
+    )
+    paginator = Paginator(clients, CLIENTS_PER_PAGE)
+    number = form.cleaned_data["page"] or 1
+    if number > paginator.num_pages:
+        raise Http404("That page of clients does not exist.")
+    context["page"] = paginator.page(number)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context["query"] = query.urlencode()
+    return render(request, template, context)
+
+
+@require_GET
+@staff_required
+def client_detail(request, client_id: int):
+    """Client Details, Overview tab: the profile and the client's portal users."""
+    client = get_object_or_404(
+        Client.objects.select_related("agency"), pk=client_id, agency=request.membership.agency
+    )
+    context = {
+        "client": client,
+        "active_tab": "overview",
+        "nav": "clients",
+        "portal_users": client.portal_users.order_by("email"),
+        "summary": login_summary(client=client) if role_may_view_log(request.membership) else None,
+    }
+    template = "clients/client_overview.html" + ("#tab" if request.htmx else "")
+    return render(request, template, context)
