@@ -57,3 +57,50 @@ def canonical_bytes(values: dict) -> bytes:
 
 def event_hash(values: dict, key: bytes | None = None) -> str:
     return hmac.new(key or chain_key(), canonical_bytes(values), hashlib.sha256).hexdigest()
+
+
+class ChainWalker:
+    """
+    Checks rows of one or many chains, fed in (client_id, seq, id) order.
+
+    `feed` takes dicts with HASHED_FIELDS plus `id` and `hash`. Afterwards `breaks` maps
+    each client with a problem to its first broken link, and `heads` maps every client to
+    (events seen, last hash) for anchors.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.key = key or chain_key()
+        self.breaks: dict[int, str] = {}
+        self.heads: dict[int, tuple[int, str]] = {}
+        self.checked = 0
+        self._client: int | None = None
+        self._expected_seq = 1
+        self._prev_hash = GENESIS
+        self._prev_id: int | None = None
+
+    def feed(self, row: dict) -> None:
+        client_id = row["client_id"]
+        if client_id != self._client:
+            self._client, self._expected_seq, self._prev_hash, self._prev_id = client_id, 1, GENESIS, None
+        self.checked += 1
+        count, _ = self.heads.get(client_id, (0, GENESIS))
+        self.heads[client_id] = (count + 1, row["hash"])
+        if client_id not in self.breaks:
+            problem = self._check(row)
+            if problem:
+                after = f" (after event {self._prev_id})" if self._prev_id else ""
+                self.breaks[client_id] = f"event {row['id']} (seq {row['seq']}){after}: {problem}"
+        self._expected_seq = row["seq"] + 1
+        self._prev_hash = row["hash"]
+        self._prev_id = row["id"]
+
+    def _check(self, row: dict) -> str:
+        if row["seq"] < self._expected_seq:
+            return f"sequence number {row['seq']} repeats or goes back (an inserted or copied row)"
+        if row["seq"] > self._expected_seq:
+            return f"events {self._expected_seq}..{row['seq'] - 1} of the chain are missing (deleted rows)"
+        if row["prev_hash"] != self._prev_hash:
+            return "does not link to the event before it (rows deleted, inserted or reordered)"
+        if not hmac.compare_digest(event_hash(row, self.key), row["hash"]):
+            return "its contents do not match its hash (the row was edited)"
+        return ""

@@ -1,0 +1,37 @@
+# Two commands on a fresh clone: `make run` (the demo) and `make test` (the suite).
+# Needs only python3 (3.11+) and make; everything else is installed into .venv from
+# requirements.lock (pinned, with hashes).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test migrate seed
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	DEBUG=1 $(BIN)/python manage.py seed_demo
+
+run: seed
+	@echo
+	@echo "  Staff:  http://$(HOST):$(PORT)/login/         manager@acme.test / demo-password"
+	@echo "  Portal: http://$(HOST):$(PORT)/portal/login/  client@acme.test  / demo-password"
+	@echo "  Admin:  http://$(HOST):$(PORT)/admin/         root@demo.test    / demo-password"
+	@echo
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
