@@ -5,12 +5,12 @@ from activitylog import db_guards
 
 def install(apps, schema_editor):
     for statement in db_guards.install_sql(schema_editor.connection.vendor):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 def remove(apps, schema_editor):
     for statement in db_guards.remove_sql(schema_editor.connection.vendor):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,110 @@
+"""
+Shared fixtures: two agencies (Acme and Globex), one staff user of every role in each,
+clients with portal users in each, and a platform superuser.
+
+Charlie-style rule: every permission test includes someone who must be refused.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+
+from activitylog import db_guards
+from clients.models import Agency, Client, ClientStatus, Role, StaffMembership, User
+
+PASSWORD = "correct-horse-battery"
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flushes_lift_append_only_triggers():
+    """
+    Transactional tests empty every table between tests (TRUNCATE on PostgreSQL, DELETE
+    on SQLite), which the append-only triggers rightly refuse. Only here, in the test
+    run, the flush drops the triggers and puts them back in the same transaction.
+    """
+    ops_class = type(connection.ops)
+    original = ops_class.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        vendor = self.connection.vendor
+        return original(self, [*db_guards.remove_sql(vendor), *sql_list, *db_guards.install_sql(vendor)])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ops_class, "execute_sql_flush", execute_sql_flush)
+        yield
+
+
+def make_user(email: str, **fields) -> User:
+    return User.objects.create_user(email=email, password=PASSWORD, **fields)
+
+
+def make_staff(email: str, agency: Agency, role: str) -> User:
+    user = make_user(email)
+    StaffMembership.objects.create(user=user, agency=agency, role=role)
+    return user
+
+
+@dataclass
+class AgencyPeople:
+    agency: Agency
+    super_admin: User
+    admin: User
+    manager: User
+    employee: User
+    client: Client
+    portal_user: User
+    portal_member: User
+
+    def staff(self, role: str) -> User:
+        return getattr(self, role)
+
+
+def _agency_people(slug: str, name: str, tz: str) -> AgencyPeople:
+    agency = Agency.objects.create(name=name, slug=slug, time_zone=tz)
+    client = Client.objects.create(
+        agency=agency, name=f"{name} Client Co", email=f"hello@{slug}-client.test",
+        company_name=f"{name} Client Company", status=ClientStatus.ACTIVE,
+    )
+    return AgencyPeople(
+        agency=agency,
+        super_admin=make_staff(f"superadmin@{slug}.test", agency, Role.SUPER_ADMIN),
+        admin=make_staff(f"admin@{slug}.test", agency, Role.ADMIN),
+        manager=make_staff(f"manager@{slug}.test", agency, Role.MANAGER),
+        employee=make_staff(f"employee@{slug}.test", agency, Role.EMPLOYEE),
+        client=client,
+        portal_user=make_user(f"client@{slug}.test", client=client),
+        portal_member=make_user(f"member@{slug}.test", client=client),
+    )
+
+
+@pytest.fixture
+def acme(db) -> AgencyPeople:
+    return _agency_people("acme", "Acme", "America/New_York")
+
+
+@pytest.fixture
+def globex(db) -> AgencyPeople:
+    return _agency_people("globex", "Globex", "Europe/Berlin")
+
+
+@pytest.fixture
+def root(db) -> User:
+    """A platform superuser: Django admin only, no agency."""
+    return User.objects.create_superuser(email="root@platform.test", password=PASSWORD)
+
+
+LOG_ROLES = [Role.SUPER_ADMIN, Role.ADMIN, Role.MANAGER]
+ALL_ROLES = [*LOG_ROLES, Role.EMPLOYEE]
+
+
+def portal_login(client, email: str, password: str = PASSWORD, **headers):
+    return client.post("/portal/login/", {"username": email, "password": password}, **headers)
+
+
+def portal_logout(client, **headers):
+    return client.post("/portal/logout/", **headers)

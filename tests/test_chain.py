@@ -1,0 +1,194 @@
+"""
+The hash chain catches real tampering: raw SQL with the append-only triggers dropped,
+as a database superuser could do. verify_activity_log names the first broken link.
+"""
+
+import hashlib
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, connections
+
+from activitylog import chain, db_guards
+from activitylog.models import AuthEvent, EventType
+from activitylog.services import auth_event_record
+
+
+@contextmanager
+def triggers_dropped():
+    """What an attacker with database superuser rights does first."""
+    with connection.cursor() as cursor:
+        for statement in db_guards.remove_sql(connection.vendor):
+            cursor.execute(statement)
+        yield cursor
+        for statement in db_guards.install_sql(connection.vendor):
+            cursor.execute(statement)
+
+
+def verify(*args) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("verify_activity_log", *args, stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue() + str(exc)
+    return 0, out.getvalue()
+
+
+@pytest.fixture
+def history(acme, globex) -> list[AuthEvent]:
+    """Five events of Acme's client and two of Globex's."""
+    acme_events = [
+        auth_event_record(user=acme.portal_user, event_type=t, ip="203.0.113.5", session_ref=f"{i:064x}")
+        for i, t in enumerate([EventType.LOGIN, EventType.LOGOUT, EventType.LOGIN, EventType.LOGOUT, EventType.LOGIN])
+    ]
+    auth_event_record(user=globex.portal_user, event_type=EventType.LOGIN, session_ref="f" * 64)
+    auth_event_record(user=globex.portal_user, event_type=EventType.LOGOUT, session_ref="f" * 64)
+    return acme_events
+
+
+def test_an_untouched_log_verifies(history):
+    code, output = verify()
+    assert code == 0
+    assert "Checked 7 events in 2 client chains" in output
+    assert "All chains intact" in output
+
+
+def test_each_event_links_to_the_one_before(history):
+    assert history[0].prev_hash == chain.GENESIS
+    for before, after in zip(history, history[1:]):
+        assert after.prev_hash == before.hash
+        assert after.seq == before.seq + 1
+
+
+def test_an_edited_event_is_caught(history, acme):
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET ip = '192.0.2.66' WHERE id = %s", [history[2].pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"Client {acme.client.pk}" in output
+    assert f"event {history[2].pk} (seq 3)" in output
+    assert "edited" in output
+    assert "Tampering detected in 1 of 2 client chains" in output
+
+
+def test_a_deleted_event_is_caught(history):
+    with triggers_dropped() as cursor:
+        cursor.execute("DELETE FROM activitylog_authevent WHERE id = %s", [history[1].pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"event {history[2].pk} (seq 3) (after event {history[0].pk})" in output
+    assert "missing" in output
+
+
+def test_an_inserted_event_is_caught(history, acme):
+    last = history[-1]
+    fake = {**{f: getattr(last, f) for f in ("agency_id", "client_id", "user_id", "email", "ip",
+                                               "user_agent", "browser", "os", "reason")},
+            "seq": last.seq + 1, "prev_hash": last.hash, "event_type": EventType.LOGOUT,
+            "session_ref": "e" * 64, "occurred_at": last.occurred_at + timedelta(minutes=5)}
+    # The attacker computes a plain SHA-256; without the chain key it cannot be right.
+    forged_hash = hashlib.sha256(chain.canonical_bytes(fake)).hexdigest()
+    with triggers_dropped() as cursor:
+        cursor.execute(
+            "INSERT INTO activitylog_authevent (agency_id, client_id, user_id, email, event_type,"
+            " occurred_at, ip, user_agent, browser, os, session_ref, reason, seq, prev_hash, hash)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [fake["agency_id"], fake["client_id"], fake["user_id"], fake["email"], fake["event_type"],
+             fake["occurred_at"], fake["ip"], fake["user_agent"], fake["browser"], fake["os"],
+             fake["session_ref"], fake["reason"], fake["seq"], fake["prev_hash"], forged_hash],
+        )
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"(seq {last.seq + 1}) (after event {last.pk})" in output
+
+
+def test_reordered_events_are_caught(history):
+    first, second = history[1], history[2]
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET seq = 1000 WHERE id = %s", [first.pk])
+        cursor.execute("UPDATE activitylog_authevent SET seq = %s WHERE id = %s", [first.seq, second.pk])
+        cursor.execute("UPDATE activitylog_authevent SET seq = %s WHERE id = %s", [second.seq, first.pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"event {second.pk} (seq {first.seq})" in output
+
+
+def test_a_rewritten_chain_with_recomputed_sha256_is_still_caught(history):
+    """Recomputing every hash after an edit needs the HMAC key, which is not in the database."""
+    rows = AuthEvent.objects.filter(client_id=history[0].client_id).order_by("seq")
+    values = list(rows.values("id", *chain.HASHED_FIELDS))
+    prev = chain.GENESIS
+    with triggers_dropped() as cursor:
+        for row in values:
+            row["prev_hash"] = prev
+            if row["id"] == history[0].pk:
+                row["ip"] = "192.0.2.1"
+            prev = hashlib.sha256(chain.canonical_bytes(row)).hexdigest()
+            cursor.execute(
+                "UPDATE activitylog_authevent SET ip = %s, prev_hash = %s, hash = %s WHERE id = %s",
+                [row["ip"], row["prev_hash"], prev, row["id"]],
+            )
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"event {history[0].pk} (seq 1)" in output
+
+
+def test_verification_can_be_limited_to_one_client(history, acme, globex):
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET email = 'x@y.test' WHERE id = %s", [history[0].pk])
+
+    assert verify("--client", str(globex.client.pk))[0] == 0
+    code, output = verify("--client", str(acme.client.pk))
+    assert code == 1 and "Checked 5 events in 1 client chains" in output
+
+
+def test_an_unknown_client_is_a_clear_command_line_error(history):
+    code, output = verify("--client", "987654")
+    assert code == 2
+    assert "No client with id 987654" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_logins_of_one_client_never_fork_or_gap_the_chain(acme):
+    """Eight threads, each with its own database connection, append to one chain at once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks across connections are a PostgreSQL matter; SQLite serialises writers")
+    threads_count, per_thread = 8, 10
+    barrier = threading.Barrier(threads_count)
+    failures: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN, session_ref=f"{n:032x}{i:032x}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    seqs = list(AuthEvent.objects.filter(client=acme.client).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, threads_count * per_thread + 1))
+    assert verify()[0] == 0
