@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import ProtectedError
 from django.shortcuts import redirect
 
+from activitylog.models import AuthEvent
 from clients.models import Agency, Client, StaffMembership, User
 
 
@@ -59,6 +60,14 @@ class ClientAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def get_deleted_objects(self, objs, request):
+        # Listing every protected event would render millions of rows for a busy client.
+        with_history = [c for c in objs if AuthEvent.objects.filter(client=c).exists()]
+        if with_history:
+            protected = [f"The activity log of {c.name}. Archive the client instead." for c in with_history]
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:
