@@ -3,18 +3,23 @@ Auth signals → the recording service.
 
 Django sends these signals from every login path (the portal form, the test client,
 any future SSO view), so listening here is what makes capture complete. Staff sign-ins
-are not client events and are ignored.
+are not client events; for staff we only end live access (see live.py) when they sign
+out, lose their role or leave the agency.
 """
 
 import logging
+from functools import partial
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from activitylog import live
 from activitylog.client_ip import client_ip
 from activitylog.models import EventType, FailureReason
-from activitylog.services import auth_event_record_from_request
-from clients.models import ClientStatus, User
+from activitylog.services import auth_event_record_from_request, session_ref_for
+from clients.models import ClientStatus, StaffMembership, User
 
 logger = logging.getLogger("activitylog")
 
@@ -28,8 +33,26 @@ def _record_login(sender, request, user, **kwargs) -> None:
 
 @receiver(user_logged_out, dispatch_uid="activitylog.logout")
 def _record_logout(sender, request, user, **kwargs) -> None:
-    if user is not None and user.client_id is not None:
+    if user is None:
+        return
+    if user.client_id is not None:
         auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGOUT)
+    else:
+        session = getattr(request, "session", None)
+        live.staff_session_ended(user.pk, session_ref_for(session.session_key if session else None))
+
+
+@receiver(post_save, sender=StaffMembership, dispatch_uid="activitylog.membership_saved")
+@receiver(post_delete, sender=StaffMembership, dispatch_uid="activitylog.membership_deleted")
+def _membership_changed(sender, instance, **kwargs) -> None:
+    transaction.on_commit(partial(live.staff_access_changed, instance.user_id))
+
+
+@receiver(post_save, sender=User, dispatch_uid="activitylog.user_saved")
+def _staff_user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Deactivation ends access. Every login saves last_login; that changes nothing.
+    if instance.client_id is None and update_fields != frozenset({"last_login"}):
+        transaction.on_commit(partial(live.staff_access_changed, instance.pk))
 
 
 def _failure_reason(user: User) -> str:
