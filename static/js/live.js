@@ -34,21 +34,52 @@
     },
   });
 
+  // Keep the login summary true as logins arrive: the newest login, and both counts.
+  function countNewLogins(tbody) {
+    tbody.querySelectorAll("tr.event-login.event-new:not([data-counted])").forEach((row) => {
+      row.dataset.counted = "1";
+      const last = document.getElementById("summary-last-login");
+      const shownTime = last && last.querySelector("time");
+      const rowTime = row.querySelector("time");
+      if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
+        last.replaceChildren(rowTime.cloneNode(true), " ", Object.assign(document.createElement("span"), { className: "muted", textContent: "just now" }));
+      }
+      ["summary-7d", "summary-30d"].forEach((id) => {
+        const counter = document.getElementById(id);
+        if (counter) counter.textContent = String(Number(counter.textContent) + 1);
+      });
+    });
+  }
+
   let everOpened = false;
 
   document.addEventListener("htmx:wsConnecting", () => setState(everOpened ? "reconnecting" : "connecting"));
 
   document.addEventListener("htmx:wsOpen", (event) => {
     everOpened = true;
+    retries = 0;
     setState("live");
     const after = Math.max(0, ...shownIds());
     event.detail.socketWrapper.send(JSON.stringify({ type: "resync", after: after }));
   });
 
+  // Back off to at most 10 s between attempts, with jitter so a restarted server is not
+  // hit by every tab at once.
+  htmx.config.wsReconnectDelay = (retry) => Math.min(1000 * 2 ** retry, 10000) * (0.5 + Math.random() / 2);
+  let retries = 0;
+
   document.addEventListener("htmx:wsClose", (event) => {
-    // htmx reconnects after abnormal closes; 4xxx codes mean the server ended access.
     const code = event.detail.event.code;
-    setState([1006, 1011, 1012, 1013].includes(code) ? "reconnecting" : "stopped");
+    if (code >= 4000) {
+      setState("stopped"); // the server ended access (4403) or refused the request (4400)
+      return;
+    }
+    setState("reconnecting");
+    // htmx itself retries after 1006, 1011, 1012 and 1013; a server that shuts down
+    // cleanly says 1001 (going away), which it does not retry. Retry those here.
+    if (![1006, 1011, 1012, 1013].includes(code) && document.body.contains(event.target)) {
+      setTimeout(() => event.detail.socketWrapper.reconnect(), htmx.config.wsReconnectDelay(retries++));
+    }
   });
 
   document.addEventListener("htmx:wsAfterMessage", () => {
@@ -72,6 +103,7 @@
       const loadOlder = document.getElementById("load-older");
       sorted.forEach((row) => tbody.insertBefore(row, loadOlder));
     }
+    countNewLogins(tbody);
     if (rows.length) {
       tbody.closest("table").hidden = false;
       const empty = document.getElementById("activity-empty");
