@@ -364,3 +364,19 @@ def test_logins_are_recorded_when_the_channel_layer_is_down(client, acme, settin
 
     assert AuthEvent.objects.filter(event_type=EventType.LOGIN).count() == 1
     assert "Live update to activity.client." in caplog.text
+
+
+def test_publishing_from_plain_sync_code_reaches_the_group(acme):
+    """As from a management command: no event loop in sight."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.client_group(acme.client.pk), channel)
+
+    event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+
+    message = async_to_sync(layer.receive)(channel)
+    assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
+    assert f'id="event-{event.pk}"' in message["html"]
