@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate seed
+.PHONY: install run test migrate seed bench bench-smoke
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,16 @@ run: seed
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (issue 5): PostgreSQL and Redis must be running. The full run builds a
+# 10 M-event dataset once (reused afterwards; BENCH_ARGS=--rebuild starts over) and
+# writes docs/benchmarks.md; the smoke run is the same code at 1/1000 of the size.
+BENCH_SETTINGS := DJANGO_SETTINGS_MODULE=agencyhandy.settings_bench
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agencyhandy_bench
+BENCH_SMOKE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agencyhandy_bench_smoke
+
+bench: install
+	$(BENCH_SETTINGS) BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py run_benchmarks $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BENCH_SETTINGS) BENCH_DATABASE_URL=$(BENCH_SMOKE_DATABASE_URL) $(BIN)/python manage.py run_benchmarks --smoke $(BENCH_ARGS)

@@ -1,9 +1,5 @@
 """The benchmark's own PostgreSQL database: create it when missing, reset it, describe it."""
 
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
-
-import django
 import psycopg
 from django.conf import settings
 from django.core.management import call_command
@@ -81,11 +77,3 @@ def server_versions() -> dict[str, str]:
         shared_buffers, work_mem = cursor.fetchone()
     return {"postgres": postgres, "shared_buffers": shared_buffers, "work_mem": work_mem}
 
-
-def spawn_pool(workers: int) -> ProcessPoolExecutor:
-    """
-    Worker processes started fresh (not forked: the connection pool has threads), each
-    with Django set up from the same settings. Close the parent's connections first.
-    """
-    close_django_connections()
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=django.setup)

@@ -31,7 +31,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from activitylog import chain
-from activitylog.benchmarks.database import conninfo, drop_database, ensure_database, spawn_pool
+from activitylog.benchmarks.database import conninfo, drop_database, ensure_database
+from activitylog.benchmarks.processes import spawn_pool
 from activitylog.benchmarks.scale import Scale
 from activitylog.user_agent import browser_and_os
 from clients.models import Client, User
@@ -274,7 +275,7 @@ def _create_people(scale: Scale) -> None:
                FROM generate_series(0, %(n)s - 1) g ORDER BY g""",
             {"zones": TIME_ZONES, "n": scale.agencies},
         )
-        cursor.execute("SELECT array_agg(id ORDER BY slug) FROM clients_agency WHERE slug LIKE 'bench-%%'")
+        cursor.execute("SELECT array_agg(id ORDER BY slug) FROM clients_agency WHERE slug LIKE 'bench-%'")
         agencies = cursor.fetchone()[0]
         cursor.execute(
             """INSERT INTO clients_client (agency_id, name, email, company_name, status, is_archived,
@@ -324,7 +325,8 @@ def _create_people(scale: Scale) -> None:
             """INSERT INTO clients_staffmembership (role, agency_id, user_id)
                SELECT 'manager', a.id, u.id FROM clients_agency a
                JOIN clients_user u ON u.email = format('manager-%%s@bench-staff.test', substr(a.slug, 7))
-               WHERE a.slug LIKE 'bench-%%'"""
+               WHERE a.slug LIKE 'bench-%%'""",
+            [],  # with parameters, so that %% means % as in the statements above
         )
 
 

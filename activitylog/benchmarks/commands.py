@@ -1,0 +1,102 @@
+"""
+Measurements #7 and #8: the ops commands over the whole table, each in a process of its
+own, timed from start to exit with the process's peak resident memory (wait4).
+
+#7 runs `manage.py export_activity_log --format csv --output FILE` beside psql's
+`\\copy (the same query) to stdout csv` in the same run. Where the command is not
+installed (it comes from another branch), the row says so and psql still runs.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.management import get_commands
+
+from activitylog.benchmarks.database import conninfo
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXPORT_COMMAND = "export_activity_log"
+# What a CSV export of the whole log reads: every column, oldest first. psql runs this
+# query; it matches what the export command reads when given no filters.
+EXPORT_QUERY = (
+    "SELECT id, occurred_at, agency_id, client_id, user_id, email, event_type, ip, user_agent, "
+    "browser, os, session_ref, reason, seq, prev_hash, hash "
+    "FROM activitylog_authevent ORDER BY occurred_at, id"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    output: str
+
+    def rate(self, items: int) -> float:
+        return items / self.seconds
+
+
+def run_measured(args: list[str], *, stdout=None) -> Run:
+    """
+    Run a command to its end: its wall time and its own peak RSS (from wait4, so not the
+    parent's). Output goes to `stdout` (a file) or, with stderr, to a log kept for errors.
+    """
+    with tempfile.TemporaryFile() as log:
+        started = time.monotonic()
+        process = subprocess.Popen(args, cwd=ROOT, stdout=stdout or log, stderr=log)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        log.seek(0)
+        output = log.read()[-2000:].decode(errors="replace")
+    return Run(seconds, usage.ru_maxrss / 1024, process.returncode, output)
+
+
+def _manage(*args: str) -> list[str]:
+    return [sys.executable, "manage.py", *args]
+
+
+def verify_all() -> Run:
+    """#8: verify_activity_log over every chain."""
+    run = run_measured(_manage("verify_activity_log"))
+    if run.returncode != 0:
+        raise RuntimeError(f"verify_activity_log failed (exit {run.returncode}): {run.output}")
+    return run
+
+
+def export_available() -> bool:
+    return EXPORT_COMMAND in get_commands()
+
+
+def export_csv(directory: Path) -> Run:
+    """#7, ours: the export command writing CSV to a file."""
+    target = directory / "export.csv"
+    run = run_measured(_manage(EXPORT_COMMAND, "--format", "csv", "--output", str(target)))
+    target.unlink(missing_ok=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"{EXPORT_COMMAND} failed (exit {run.returncode}): {run.output}")
+    return run
+
+
+def psql_copy(directory: Path) -> Run:
+    """#7, the yardstick: psql's \\copy of the same query, to a file on the same disk."""
+    target = directory / "psql.csv"
+    with open(target, "wb") as out:
+        run = run_measured(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo(), "-c",
+             f"\\copy ({EXPORT_QUERY}) to stdout csv header"],
+            stdout=out,
+        )
+    target.unlink(missing_ok=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"psql \\copy failed (exit {run.returncode}): {run.output}")
+    return run
+
+
+def scratch_directory() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="bench-export-", dir=ROOT / "var")
