@@ -1,9 +1,22 @@
+from ipaddress import ip_address
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Q
 from django.utils.functional import cached_property
+from django.utils.text import smart_split, unescape_string_literal
 
 from activitylog.models import AuthEvent
+from clients.models import User
+
+
+def _is_ip(word: str) -> bool:
+    try:
+        ip_address(word)
+    except ValueError:
+        return False
+    return True
 
 
 class CappedCountPaginator(Paginator):
@@ -30,6 +43,7 @@ class AuthEventAdmin(admin.ModelAdmin):
 
     list_display = ("occurred_at", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
     list_filter = ("event_type", "agency", "occurred_at")
+    # Shows the search box; get_search_results() decides what these words match.
     search_fields = ("client__name", "client__email", "email", "=ip")
     list_select_related = ("client", "agency")
     ordering = ("-occurred_at", "-id")
@@ -38,6 +52,34 @@ class AuthEventAdmin(admin.ModelAdmin):
     list_per_page = 100
     actions = None
     readonly_fields = [f.name for f in AuthEvent._meta.fields]
+
+    def get_search_results(self, request, queryset, search_term):
+        """
+        Each word is looked up in the small tables first: the portal users whose email, or
+        whose client's name or email, contains it. The events are then filtered by those
+        user ids (and by IP, for a word that is one). Django's default, a LIKE on every
+        row of the event table joined to its client, took 20 s on 10 M events.
+
+        A user's events belong to the user's client, so matching the client through the
+        user is the same match; the email searched is the user's current one.
+        """
+        words = [unescape_string_literal(w) if w[0] in "\"'" else w for w in smart_split(search_term)]
+        if not words:
+            return queryset, False
+        users: set[int] | None = None  # portal users that match every word so far
+        for word in words:
+            matching = set(
+                User.objects.filter(client__isnull=False)
+                .filter(Q(email__icontains=word) | Q(client__name__icontains=word) | Q(client__email__icontains=word))
+                .order_by().values_list("pk", flat=True)
+            )
+            if _is_ip(word):
+                queryset = queryset.filter(Q(ip=word) | Q(user_id__in=matching))
+            else:
+                users = matching if users is None else users & matching
+        if users is not None:
+            queryset = queryset.filter(user_id__in=users)
+        return queryset, False
 
     def has_add_permission(self, request) -> bool:
         return False
