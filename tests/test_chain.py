@@ -192,3 +192,19 @@ def test_racing_logins_of_one_client_never_fork_or_gap_the_chain(acme):
     seqs = list(AuthEvent.objects.filter(client=acme.client).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, threads_count * per_thread + 1))
     assert verify()[0] == 0
+
+
+def test_timestamps_are_spelled_as_strftime_would_for_every_kind_of_instant():
+    """The hash input must never change: the fast spelling equals the original one."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from activitylog.chain import format_timestamp
+
+    berlin = timezone(timedelta(hours=1))
+    for value in (
+        datetime(2026, 11, 26, 10, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 26, 10, 0, 0, 7, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=berlin),
+        datetime(999, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ):
+        assert format_timestamp(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
