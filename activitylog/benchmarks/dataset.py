@@ -220,7 +220,7 @@ def build(scale: Scale, *, log: Callable[[str], None], on_stage: Callable[[Datas
             with connection.cursor() as cursor:
                 cursor.execute(MARKER_DDL)
                 cursor.execute("INSERT INTO bench_dataset (spec, t_end) VALUES (%s, %s)", [json.dumps(spec), t_end])
-            _create_people(scale)
+            create_people(scale)
         marker = _marker()
         log(f"Created {scale.agencies} agencies, {scale.clients + WORK_CLIENTS + 2} clients and their users.")
 
@@ -230,7 +230,7 @@ def build(scale: Scale, *, log: Callable[[str], None], on_stage: Callable[[Datas
             continue
         _set_marker(building=True)
         started = time.monotonic()
-        loaded = _load_stage(scale, sizes, stage_total, marker["t_end"], log)
+        loaded = load_stage(scale, sizes, stage_total, marker["t_end"], log)
         _set_marker(building=False, stages_done=stage, built_at=timezone.now())
         log(f"Stage {stage}: {loaded:,} events loaded in {time.monotonic() - started:.0f} s "
             f"({stage_total:,} in the dataset).")
@@ -263,7 +263,7 @@ def _client_ids(count: int) -> list[int]:
     return [by_email[client_email(i)] for i in range(count)]
 
 
-def _create_people(scale: Scale) -> None:
+def create_people(scale: Scale) -> None:
     """Agencies, clients, portal users and staff, each with one INSERT ... SELECT."""
     password = make_password(PASSWORD)
     now = timezone.now()
@@ -386,7 +386,7 @@ def _plans(scale: Scale, sizes: list[int], stage_total: int, t_end: datetime) ->
     return plans
 
 
-def _load_stage(scale: Scale, sizes: list[int], stage_total: int, t_end: datetime, log) -> int:
+def load_stage(scale: Scale, sizes: list[int], stage_total: int, t_end: datetime, log) -> int:
     plans = _plans(scale, sizes, stage_total, t_end)
     count = sum(p.last_seq - p.first_seq + 1 for p in plans)
     if not plans:
