@@ -35,6 +35,7 @@ from activitylog.benchmarks.database import conninfo, drop_database, ensure_data
 from activitylog.benchmarks.processes import spawn_pool
 from activitylog.benchmarks.scale import Scale
 from activitylog.user_agent import browser_and_os
+from clients.management.commands.seed_demo import USER_AGENTS as DEMO_USER_AGENTS
 from clients.models import Client, User
 
 BUILDER_VERSION = 1  # bump when the generated data changes: old datasets are rebuilt
@@ -54,12 +55,9 @@ NAME_WORDS = (
     ["Traders", "Dental", "Studio", "Legal", "Organics", "Bakery", "Realty", "Logistics", "Fitness",
      "Consulting", "Motors", "Clinic", "Media", "Foods", "Labs"],
 )
+# The demo's browsers, and one more.
 USER_AGENTS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    *DEMO_USER_AGENTS,
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
 ]
 WORK_CLIENTS = 16  # one per concurrent writer of measurement #4
