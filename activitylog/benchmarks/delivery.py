@@ -31,6 +31,7 @@ class Delivery:
     events: int
     latencies: Samples | None  # ms, one per (socket, event) that arrived
     lost: int
+    closed_by_server: list[int]  # close codes of sockets the server ended during the run
 
 
 def _manager_session(user: User) -> str:
@@ -80,14 +81,14 @@ def _delivery(urls, path, cookie, sockets, portal_user, events, interval) -> Del
         status, *detail = _receive(ours, timeout=120)
         if status != "arrivals":
             raise RuntimeError(f"The websocket client failed: {detail}")
-        arrivals, _closed = detail
+        arrivals, closed = detail
     finally:
         process.join(timeout=30)
         if process.is_alive():
             process.kill()
     latencies = [(t - committed[e]) / 1e6 for e, times in arrivals.items() for t in times]
     lost = sockets * events - len(latencies)
-    return Delivery(sockets, events, Samples(latencies) if latencies else None, lost)
+    return Delivery(sockets, events, Samples(latencies) if latencies else None, lost, closed)
 
 
 def _receive(pipe, *, timeout: float):

@@ -118,7 +118,10 @@ def run(scale: Scale, *, rebuild: bool, log: Callable[[str], None]) -> str:
         p99_ok = d.latencies is not None and d.latencies.p99 <= LIVE_P99_MS
         lines.append(Line(
             "6", f"commit → websocket frame, {d.sockets:,} sockets on 2 server processes, {d.events} events",
-            d.latencies, result=f"{d.lost} lost of {d.sockets * d.events:,}", goal=goal,
+            d.latencies, goal=goal,
+            result=f"{d.lost} lost of {d.sockets * d.events:,}"
+            + (f"; {len(d.closed_by_server)} sockets closed by the server (codes {sorted(set(d.closed_by_server))})"
+               if d.closed_by_server else ""),
             met=d.lost == 0 and (p99_ok or d.sockets != max(scale.sockets)),
         ))
 
