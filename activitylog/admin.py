@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
+from activitylog.chain import format_timestamp
 from activitylog.models import AuthEvent
 from clients.models import User
 
@@ -41,7 +42,7 @@ class CappedCountPaginator(Paginator):
 class AuthEventAdmin(admin.ModelAdmin):
     """Read-only inspection of the activity log for platform superusers."""
 
-    list_display = ("occurred_at", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
+    list_display = ("occurred", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
     list_filter = ("event_type", "agency", "occurred_at")
     # Shows the search box; get_search_results() decides what these words match.
     search_fields = ("client__name", "client__email", "email", "=ip")
@@ -49,9 +50,15 @@ class AuthEventAdmin(admin.ModelAdmin):
     ordering = ("-occurred_at", "-id")
     paginator = CappedCountPaginator
     show_full_result_count = False
+    # Facet counts would COUNT every filter option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     actions = None
     readonly_fields = [f.name for f in AuthEvent._meta.fields]
+
+    @admin.display(description="occurred at (UTC)", ordering="occurred_at")
+    def occurred(self, event: AuthEvent) -> str:
+        return format_timestamp(event.occurred_at).replace("T", " ").replace("Z", "")
 
     def get_search_results(self, request, queryset, search_term):
         """

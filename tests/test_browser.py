@@ -159,3 +159,34 @@ def test_the_tab_reconnects_and_catches_up_after_the_server_restarts(browser, ac
         expect(rows).to_have_count(1, timeout=LIVE_WITHIN_MS)
         expect(rows.first).to_have_attribute("id", f"event-{missed.pk}")
         assert tab.evaluate("window.__sameDocument") is True
+
+
+def test_the_tabs_work_from_the_keyboard_and_switch_without_a_full_reload(browser, acme):
+    from playwright.sync_api import expect
+
+    with asgi_server(log_path=_log("server-tabs")) as url:
+        page = browser.new_context().new_page()
+        page.goto(f"{url}/login/?next=/clients/{acme.client.pk}/")
+        page.fill("#id_username", "manager@acme.test")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#tab-overview")).to_have_attribute("aria-selected", "true")
+        page.evaluate("window.__sameDocument = true")
+
+        page.focus("#tab-overview")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#tab-activity")).to_be_focused()
+        page.keyboard.press("Enter")
+
+        page.wait_for_url(f"**/clients/{acme.client.pk}/activity/")
+        expect(page.locator("#tab-activity")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#tab-activity")).to_be_focused()
+        expect(page.locator("#activity-live-status")).to_have_attribute("data-state", "live")
+        assert page.evaluate("window.__sameDocument") is True
+
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press(" ")
+        page.wait_for_url(f"**/clients/{acme.client.pk}/")
+        expect(page.locator("#tab-overview")).to_have_attribute("aria-selected", "true")
+        page.go_back()  # the pushed URL works with the browser's history
+        page.wait_for_url(f"**/clients/{acme.client.pk}/activity/")
