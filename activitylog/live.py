@@ -12,12 +12,14 @@ down, say) is logged and never fails the login that caused it.
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
 from datetime import tzinfo
+from functools import partial
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -61,8 +63,8 @@ class _PublisherLoop:
 
     Outside an ASGI server (management commands, the in-process test client, any sync
     worker) `async_to_sync` starts a new event loop for every call, and the Redis layer,
-    which keeps connections per loop, then opens and closes a connection per event:
-    about 4 ms of a 10 ms recording. A loop that lives on keeps them open.
+    which keeps connections per loop, then opens and closes a connection per event.
+    A loop that lives on keeps them open.
     """
 
     def __init__(self) -> None:
@@ -70,52 +72,64 @@ class _PublisherLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
 
-    def run(self, coroutine, timeout: float):
+    def get(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or self._pid != os.getpid():  # none yet, or forked since
                 self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
                 threading.Thread(target=self._loop.run_forever, name="activitylog-publisher", daemon=True).start()
-            loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+            return self._loop
 
 
 _publisher_loop = _PublisherLoop()
-PUBLISH_TIMEOUT = 5.0
+_pending: set[concurrent.futures.Future] = set()
 
 
-def _in_server_thread() -> bool:
+def _server_loop() -> asyncio.AbstractEventLoop | None:
     # Inside an ASGI server, sync code runs in a thread that asgiref ties to the server's
-    # own running loop, and async_to_sync hands the call to that loop: the sockets'
-    # loop, which the in-memory layer needs and which keeps its connections anyway.
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    return loop is not None and getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) == os.getpid()
+    # own running loop: the sockets' loop, which the in-memory layer needs.
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
 
 
-def _send(group: str, message: dict) -> bool:
+def _send(group: str, message: dict) -> None:
+    """
+    Hand the message to an event loop and return at once.
+
+    The login (or logout) that caused it is already committed; it does not wait for
+    Redis. A failure is logged when it happens, and the tab resyncs on reconnect.
+    """
     layer = get_channel_layer()
     if layer is None:
-        return False
-    try:
-        if _in_server_thread():
-            async_to_sync(layer.group_send)(group, message)
-        else:
-            _publisher_loop.run(layer.group_send(group, message), PUBLISH_TIMEOUT)
-    except Exception:  # noqa: BLE001 - any layer failure must not break a committed login
-        logger.exception("Live update to %s failed; open tabs will catch up on reconnect", group)
-        return False
-    return True
+        return
+    loop = _server_loop() or _publisher_loop.get()
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+    _pending.add(future)
+    future.add_done_callback(partial(_sent, group))
 
 
-def auth_event_publish(event: AuthEvent, tz: tzinfo) -> bool:
+def _sent(group: str, future: concurrent.futures.Future) -> None:
+    _pending.discard(future)
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("Live update to %s failed; open tabs will catch up on reconnect", group,
+                     exc_info=future.exception())
+
+
+def wait_for_publishes(timeout: float = 5.0) -> None:
+    """Wait until the messages handed over so far are sent (or failed); for tests and exits."""
+    concurrent.futures.wait(list(_pending), timeout=timeout)
+
+
+def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
     """Push a committed event to the tabs watching its client. Call it after commit."""
-    return _send(client_group(event.client_id), event_message(event, tz))
+    _send(client_group(event.client_id), event_message(event, tz))
 
 
-def staff_access_changed(user_id: int) -> bool:
+def staff_access_changed(user_id: int) -> None:
     """Ask the user's open sockets to check their access again (role or membership changed)."""
-    return _send(staff_group(user_id), {"type": "access.changed"})
+    _send(staff_group(user_id), {"type": "access.changed"})
 
 
-def staff_session_ended(user_id: int, session_ref: str) -> bool:
+def staff_session_ended(user_id: int, session_ref: str) -> None:
     """Close the sockets opened from a session that just logged out."""
-    return _send(staff_group(user_id), {"type": "session.ended", "session_ref": session_ref})
+    _send(staff_group(user_id), {"type": "session.ended", "session_ref": session_ref})

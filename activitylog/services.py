@@ -4,6 +4,7 @@ demo seed, the simulator, a test), is appended by `auth_event_record` and nothin
 """
 
 import hashlib
+import zoneinfo
 from datetime import datetime
 
 from django.db import DatabaseError, transaction
@@ -57,22 +58,21 @@ def auth_event_record(
 
     try:
         with transaction.atomic():
-            client = (
+            agency_id, time_zone = (
                 Client.objects.select_for_update(no_key=True, of=("self",))
-                .select_related("agency")
-                .only("id", "agency_id", "agency__time_zone")
+                .values_list("agency_id", "agency__time_zone")
                 .get(pk=user.client_id)
             )
             head = (
-                AuthEvent.objects.filter(client_id=client.pk)
+                AuthEvent.objects.filter(client_id=user.client_id)
                 .order_by("-seq")
                 .values_list("seq", "hash")
                 .first()
             )
             seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
             event = AuthEvent(
-                agency_id=client.agency_id,
-                client_id=client.pk,
+                agency_id=agency_id,
+                client_id=user.client_id,
                 user_id=user.pk,
                 email=user.email,
                 event_type=event_type,
@@ -89,7 +89,7 @@ def auth_event_record(
             event.hash = chain.event_hash(event.__dict__)
             event.save()
             # Open tabs hear of it only once it is durable; a rolled-back login pushes nothing.
-            tz = client.agency.tzinfo
+            tz = zoneinfo.ZoneInfo(time_zone)
             transaction.on_commit(lambda: live.auth_event_publish(event, tz))
     except DatabaseError as exc:
         raise ActivityLogUnavailable(f"Could not record {event_type} of {user.email}: {exc}") from exc

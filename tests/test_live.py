@@ -356,6 +356,7 @@ def test_logins_are_recorded_when_the_channel_layer_is_down(client, acme, settin
     try:
         with caplog.at_level(logging.ERROR, logger="activitylog.live"):
             response = client.post("/portal/login/", {"username": "client@acme.test", "password": "correct-horse-battery"})
+            live.wait_for_publishes()
     finally:
         channel_layers.backends.clear()
 
