@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import os
 import threading
+import time
 from datetime import tzinfo
 from functools import partial
 
@@ -109,15 +110,17 @@ def _send(group: str, message: dict) -> None:
 
 
 def _sent(group: str, future: concurrent.futures.Future) -> None:
-    _pending.discard(future)
     if not future.cancelled() and future.exception() is not None:
         logger.error("Live update to %s failed; open tabs will catch up on reconnect", group,
                      exc_info=future.exception())
+    _pending.discard(future)  # last: wait_for_publishes() also waits for the logging
 
 
 def wait_for_publishes(timeout: float = 5.0) -> None:
     """Wait until the messages handed over so far are sent (or failed); for tests and exits."""
-    concurrent.futures.wait(list(_pending), timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while _pending and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
