@@ -1,5 +1,6 @@
-"""Reads of the activity log for the staff UI."""
+"""Reads of the activity log for the staff UI and ops exports."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -112,3 +113,30 @@ def login_summary(*, client: Client, now: datetime | None = None) -> LoginSummar
         d30=Count("id"), d7=Count("id", filter=Q(occurred_at__gte=now - timedelta(days=7)))
     )
     return LoginSummary(last_login=last, logins_7d=counts["d7"], logins_30d=counts["d30"])
+
+
+def auth_events_for_export(
+    *,
+    agency_ids: Iterable[int] = (),
+    client_ids: Iterable[int] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    event_types: Iterable[str] = (),
+):
+    """
+    Events across agencies for ops exports. Each given option narrows the result: any of
+    the agencies, and any of the clients, and `since <= occurred_at < until`, and any of
+    the types. Served by the (agency, occurred_at) and (client, occurred_at, id) indexes.
+    """
+    events = AuthEvent.objects.all()
+    if agency_ids:
+        events = events.filter(agency_id__in=list(agency_ids))
+    if client_ids:
+        events = events.filter(client_id__in=list(client_ids))
+    if since is not None:
+        events = events.filter(occurred_at__gte=since)
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
+    if event_types:
+        events = events.filter(event_type__in=list(event_types))
+    return events

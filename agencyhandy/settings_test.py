@@ -14,3 +14,8 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
 # Hashing passwords at full strength would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The browser tests start real server processes that must share the test database, so
+# the SQLite test database is a file rather than in memory.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405
