@@ -55,7 +55,7 @@ _NEUTRALISED = tuple(COLUMNS.index(name) for name in NEUTRALISED_COLUMNS)
 # Big enough that per-chunk overhead (a write, or a hop to the event loop) is negligible,
 # small enough that memory stays flat.
 CHUNK_CHARS = 64 * 1024
-KEYSET_BATCH = 2000
+KEYSET_BATCH = 1000
 
 
 def export_rows(events: QuerySet) -> Iterator[tuple]:
@@ -103,6 +103,7 @@ def _rows_by_keyset(events: QuerySet) -> Iterator[tuple]:
         if len(rows) < KEYSET_BATCH:
             return
         after = (rows[-1][_OCCURRED_AT], rows[-1][0])
+        del rows  # so that two batches are never in memory at once
 
 
 def _neutralised(value: str) -> str:
