@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.core import signing
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Case, Count, DateTimeField, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from activitylog.models import AuthEvent, EventType
@@ -88,13 +88,34 @@ def auth_events_page(
             Q(occurred_at__lt=after.occurred_at) | Q(id__lt=after.id),
         )
     rows = list(
-        events.select_related("user").order_by("-occurred_at", "-id")[: limit + 1]
+        _with_session_start(events).select_related("user").order_by("-occurred_at", "-id")[: limit + 1]
     )
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
     return rows, Keyset(last.occurred_at, last.id)
+
+
+def _with_session_start(events):
+    """
+    On each session_expired row, the login it closes (`session_login_id`, `session_login_at`),
+    so the tab can say which session ended. One lookup per expiry row on the unique
+    (session_ref, event_type) index; other rows skip it.
+    """
+    login = AuthEvent.objects.filter(
+        ~Q(session_ref=""), session_ref=OuterRef("session_ref"), client_id=OuterRef("client_id"),
+        event_type=EventType.LOGIN,
+    )[:1]
+
+    def of_expiry(field, output_field):
+        return Case(When(event_type=EventType.SESSION_EXPIRED, then=Subquery(login.values(field))),
+                    output_field=output_field)
+
+    return events.annotate(
+        session_login_id=of_expiry("id", BigIntegerField()),
+        session_login_at=of_expiry("occurred_at", DateTimeField()),
+    )
 
 
 @dataclass(frozen=True)
