@@ -5,25 +5,13 @@ raw SQL with the append-only triggers dropped, as a database superuser could.
 
 import json
 import os
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
-from django.core.management.base import CommandError
 
 from activitylog.models import AuthEvent, EventType
 from activitylog.services import auth_event_record
 from tests.subprocesses import manage
-from tests.test_chain import triggers_dropped
-
-
-def verify(*args) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("verify_activity_log", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue() + str(exc)
-    return 0, out.getvalue()
+from tests.test_chain import triggers_dropped, verify
 
 
 def record(people, event_type=EventType.LOGIN, n=0) -> AuthEvent:
