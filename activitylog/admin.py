@@ -3,6 +3,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
+from activitylog.chain import format_timestamp
 from activitylog.models import AuthEvent
 
 
@@ -28,16 +29,22 @@ class CappedCountPaginator(Paginator):
 class AuthEventAdmin(admin.ModelAdmin):
     """Read-only inspection of the activity log for platform superusers."""
 
-    list_display = ("occurred_at", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
+    list_display = ("occurred", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
     list_filter = ("event_type", "agency", "occurred_at")
     search_fields = ("client__name", "client__email", "email", "=ip")
     list_select_related = ("client", "agency")
     ordering = ("-occurred_at", "-id")
     paginator = CappedCountPaginator
     show_full_result_count = False
+    # Facet counts would COUNT every filter option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     actions = None
     readonly_fields = [f.name for f in AuthEvent._meta.fields]
+
+    @admin.display(description="occurred at (UTC)", ordering="occurred_at")
+    def occurred(self, event: AuthEvent) -> str:
+        return format_timestamp(event.occurred_at).replace("T", " ").replace("Z", "")
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -3,16 +3,20 @@ Auth signals (and password changes) → the recording service.
 
 Django sends these signals from every login path (the portal form, the test client,
 any future SSO view), so listening here is what makes capture complete. Staff sign-ins
-are not client events and are ignored.
+are not client events; for staff we only end live access (see live.py) when they sign
+out, lose their role or leave the agency.
 """
 
 import logging
+from functools import partial
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save, pre_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from activitylog import live
 from activitylog.client_ip import client_ip
 from activitylog.models import EventType, FailureReason
 from activitylog.middleware import note_password_change, session_of_current_request
@@ -21,8 +25,9 @@ from activitylog.services import (
     portal_session_logout,
     portal_session_start,
     portal_sessions_end_for_password_change,
+    session_ref_for,
 )
-from clients.models import ClientStatus, User
+from clients.models import ClientStatus, StaffMembership, User
 
 logger = logging.getLogger("activitylog")
 
@@ -36,8 +41,26 @@ def _record_login(sender, request, user, **kwargs) -> None:
 
 @receiver(user_logged_out, dispatch_uid="activitylog.logout")
 def _record_logout(sender, request, user, **kwargs) -> None:
-    if user is not None and user.client_id is not None:
+    if user is None:
+        return
+    if user.client_id is not None:
         portal_session_logout(request=request, user=user)
+    else:
+        session = getattr(request, "session", None)
+        live.staff_session_ended(user.pk, session_ref_for(session.session_key if session else None))
+
+
+@receiver(post_save, sender=StaffMembership, dispatch_uid="activitylog.membership_saved")
+@receiver(post_delete, sender=StaffMembership, dispatch_uid="activitylog.membership_deleted")
+def _membership_changed(sender, instance, **kwargs) -> None:
+    transaction.on_commit(partial(live.staff_access_changed, instance.user_id))
+
+
+@receiver(post_save, sender=User, dispatch_uid="activitylog.user_saved")
+def _staff_user_changed(sender, instance, update_fields=None, **kwargs) -> None:
+    # Deactivation ends access. Every login saves last_login; that changes nothing.
+    if instance.client_id is None and update_fields != frozenset({"last_login"}):
+        transaction.on_commit(partial(live.staff_access_changed, instance.pk))
 
 
 @receiver(pre_save, sender=User, dispatch_uid="activitylog.password_change_noticed")

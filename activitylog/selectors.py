@@ -53,21 +53,28 @@ class EventFilters:
     date_to: date | None = None
 
 
-def _day_start(day: date, tz: tzinfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=tz)
+def date_bounds(filters: EventFilters, tz: tzinfo) -> tuple[datetime | None, datetime | None]:
+    """The filter's date range as [since, until) instants: whole days in `tz`."""
+    since = until = None
+    if filters.date_from:
+        since = datetime.combine(filters.date_from, time.min, tzinfo=tz)
+    if filters.date_to:
+        until = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=tz)
+    return since, until
 
 
 def auth_events_filtered(*, client: Client, filters: EventFilters, tz: tzinfo):
-    """A client's events matching the tab's filters; date bounds are whole days in `tz`."""
+    """A client's events matching the tab's filters."""
     events = AuthEvent.objects.filter(client_id=client.pk)
     if filters.event_type:
         events = events.filter(event_type=filters.event_type)
     if filters.user_id:
         events = events.filter(user_id=filters.user_id)
-    if filters.date_from:
-        events = events.filter(occurred_at__gte=_day_start(filters.date_from, tz))
-    if filters.date_to:
-        events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1), tz))
+    since, until = date_bounds(filters, tz)
+    if since:
+        events = events.filter(occurred_at__gte=since)
+    if until:
+        events = events.filter(occurred_at__lt=until)
     return events
 
 

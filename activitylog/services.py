@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
-from activitylog import chain
+from activitylog import chain, live
 from activitylog.client_ip import client_ip
 from activitylog.models import REASONS_BY_EVENT_TYPE, AuthEvent, EventType, PortalSession, SessionEndReason
 from activitylog.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
@@ -44,7 +44,8 @@ def auth_event_record(
     The client's row is locked for the append, so concurrent events of one client queue
     up and each links to the one before (the unique (client, seq) constraint backs this
     up). `occurred_at` defaults to now, taken under the lock so a client's events are
-    in time order. Raises ActivityLogUnavailable if the event cannot be stored.
+    in time order. After commit the event is pushed to open Activity Log tabs.
+    Raises ActivityLogUnavailable if the event cannot be stored.
     """
     if user.client_id is None:
         raise ValueError(f"{user} is not a portal user; only client events are logged.")
@@ -58,8 +59,9 @@ def auth_event_record(
     try:
         with transaction.atomic():
             client = (
-                Client.objects.select_for_update(no_key=True)
-                .only("id", "agency_id")
+                Client.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("agency")
+                .only("id", "agency_id", "agency__time_zone")
                 .get(pk=user.client_id)
             )
             head = (
@@ -87,6 +89,9 @@ def auth_event_record(
             )
             event.hash = chain.event_hash(event.__dict__)
             event.save()
+            # Open tabs hear of it only once it is durable; a rolled-back login pushes nothing.
+            tz = client.agency.tzinfo
+            transaction.on_commit(lambda: live.auth_event_publish(event, tz))
     except DatabaseError as exc:
         raise ActivityLogUnavailable(f"Could not record {event_type} of {user.email}: {exc}") from exc
     return event

@@ -33,9 +33,7 @@ def activity_tab(request, client_id: int):
     htmx: HtmxDetails = request.htmx
     if not form.is_valid():
         context["errors"] = [e for errors in form.errors.values() for e in errors]
-        part = "#results" if htmx and htmx.target == "activity-results" else ""
-        if htmx and not part:
-            part = "#tab"
+        part = ("#results" if htmx.target == "activity-results" else "#tab") if htmx else ""
         return render(request, TEMPLATE + part, context, status=400)
 
     cursor = form.cleaned_data["cursor"]
@@ -51,12 +49,14 @@ def activity_tab(request, client_id: int):
         is_first_page=cursor is None,
         next_cursor=next_keyset.encode() if next_keyset else "",
         filter_query=form.filter_query(),
+    )
+    if htmx and cursor is not None:
+        return render(request, TEMPLATE + "#older-rows", context)
+    context.update(
         summary=login_summary(client=client),
         is_filtered=any(form.cleaned_data[n] for n in ("type", "user", "date_from", "date_to")),
     )
     if htmx:
-        if cursor is not None:
-            return render(request, TEMPLATE + "#older-rows", context)
         if htmx.target == "activity-results":
             return render(request, TEMPLATE + "#results", context)
         return render(request, TEMPLATE + "#tab", context)

@@ -72,8 +72,8 @@ def test_the_summary_shows_last_login_and_recent_counts(manager, acme):
 
     html = manager.get(url(acme)).content.decode()
 
-    assert re.search(r"Logins, last 7 days</dt><dd>2<", html)
-    assert re.search(r"Logins, last 30 days</dt><dd>4<", html)
+    assert re.search(r"Logins, last 7 days</dt><dd id=\"summary-7d\">2<", html)
+    assert re.search(r"Logins, last 30 days</dt><dd id=\"summary-30d\">4<", html)
     assert "1\xa0day" in html  # last login one day ago, not the failed attempt an hour ago
 
 

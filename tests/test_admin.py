@@ -129,3 +129,23 @@ def test_clients_are_archived_with_an_admin_action(superuser, acme):
     assert response.status_code == 200
     acme.client.refresh_from_db()
     assert acme.client.is_archived
+
+
+def test_a_capped_count_says_more_than_instead_of_a_wrong_number(superuser, acme, monkeypatch):
+    from activitylog.admin import CappedCountPaginator
+
+    for _ in range(3):
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED)
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 2)
+
+    html = superuser.get(CHANGELIST).content.decode()
+    assert "More than 2 activity events" in html
+    html = superuser.get(f"{CHANGELIST}?q=client@acme.test").content.decode()
+    assert "More than 2 results" in html
+
+
+def test_times_are_shown_to_the_microsecond_in_utc(superuser, events):
+    from activitylog.chain import format_timestamp
+
+    html = superuser.get(CHANGELIST).content.decode()
+    assert format_timestamp(events[0].occurred_at).replace("T", " ").rstrip("Z") in html

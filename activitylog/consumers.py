@@ -1,0 +1,165 @@
+"""
+Channel layer → the open tab. One websocket per open Activity Log tab.
+
+Protocol (the browser side is static/js/live.js):
+- connect to /ws/clients/<id>/activity/?<the tab's filters>; access is checked with the
+  same function as the page, and anyone else is closed with 4403 before joining a group;
+- the browser sends {"type": "resync", "after": <newest event id it shows>} on every
+  (re)connect; the server, already in the group, answers with the rows after that id,
+  or tells the browser to reload the list when too many were missed;
+- new events arrive as htmx out-of-band swaps that prepend rows; the browser drops rows
+  it already shows, by element id.
+"""
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, QueryDict
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from activitylog import live
+from activitylog.access import client_for_activity_log
+from activitylog.forms import ActivityFilterForm
+from activitylog.selectors import EventFilters, auth_events_filtered, date_bounds
+from activitylog.services import session_ref_for
+from clients.models import User
+
+logger = logging.getLogger("activitylog.live")
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_REQUEST = 4400
+CLOSE_NOT_FOUND = 4404
+# A tab that missed more than this reloads its list instead of receiving the rows.
+RESYNC_LIMIT = 100
+MAX_MESSAGE_BYTES = 1024
+
+
+class ActivityLogConsumer(AsyncWebsocketConsumer):
+    client_id: int
+    filters: EventFilters
+    since: datetime | None
+    until: datetime | None
+
+    async def connect(self) -> None:
+        self.groups_joined: list[str] = []
+        user = self.scope.get("user")
+        client_id = self.scope["url_route"]["kwargs"]["client_id"]
+        try:
+            client = await database_sync_to_async(client_for_activity_log)(user, client_id)
+        except (PermissionDenied, Http404):
+            await self._refuse(CLOSE_FORBIDDEN)
+            return
+        form = await database_sync_to_async(self._filter_form)(client)
+        if not form.is_valid():
+            await self._refuse(CLOSE_BAD_REQUEST)
+            return
+
+        self.client, self.client_id, self.user_id = client, client.pk, user.pk
+        self.tz = client.agency.tzinfo
+        self.filters = form.filters()
+        self.since, self.until = date_bounds(self.filters, self.tz)
+        session = self.scope.get("session")
+        self.session_ref = session_ref_for(session.session_key if session is not None else None)
+        # Join before the browser's resync query runs, so nothing falls between the two.
+        for group in (live.client_group(client.pk), live.staff_group(user.pk)):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        await self.accept()
+
+    async def _refuse(self, code: int) -> None:
+        # Accept first: a close before accept is an HTTP 403 and the browser never sees why.
+        await self.accept()
+        await self.close(code=code)
+
+    def _filter_form(self, client) -> ActivityFilterForm:
+        query = QueryDict(self.scope.get("query_string", b"").decode("latin-1"))
+        return ActivityFilterForm(query, client=client)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    # Browser → server --------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        try:
+            message = json.loads(text_data)
+            after = message["after"] if message.get("type") == "resync" else None
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                raise ValueError
+        except (ValueError, TypeError, KeyError, AttributeError):
+            await self.close(code=CLOSE_BAD_REQUEST)
+            return
+        await self._resync(after)
+
+    async def _resync(self, after: int) -> None:
+        rows, too_many = await database_sync_to_async(self._missed_rows)(after)
+        if too_many:
+            await self.send(text_data='<div id="activity-live-control" hx-swap-oob="true" data-action="reload"></div>')
+        elif rows:
+            await self._send_rows(rows)
+
+    def _missed_rows(self, after: int) -> tuple[list[str], bool]:
+        events = auth_events_filtered(client=self.client, filters=self.filters, tz=self.tz)
+        missed = list(events.filter(id__gt=after).order_by("-occurred_at", "-id")[: RESYNC_LIMIT + 1])
+        if len(missed) > RESYNC_LIMIT:
+            return [], True
+        return [live.render_row(event, self.tz) for event in missed], False
+
+    async def _send_rows(self, rows: list[str]) -> None:
+        await self.send(
+            text_data=format_html(
+                '<tbody hx-swap-oob="afterbegin:#activity-rows">{}</tbody>', mark_safe("".join(rows))
+            )
+        )
+
+    # Channel layer → browser -------------------------------------------------------------
+
+    async def activity_event(self, message: dict) -> None:
+        if self._matches(message):
+            await self._send_rows([message["html"]])
+
+    def _matches(self, message: dict) -> bool:
+        f = self.filters
+        if f.event_type and message["event_type"] != f.event_type:
+            return False
+        if f.user_id and message["user_id"] != f.user_id:
+            return False
+        occurred_at = datetime.fromtimestamp(message["occurred_at"], tz=UTC)
+        if self.since and occurred_at < self.since:
+            return False
+        if self.until and occurred_at >= self.until:
+            return False
+        return True
+
+    async def access_changed(self, message: dict) -> None:
+        if not await database_sync_to_async(self._still_allowed)():
+            await self.close(code=CLOSE_FORBIDDEN)
+
+    def _still_allowed(self) -> bool:
+        user = User.objects.filter(pk=self.user_id).first()  # fresh: no cached membership
+        try:
+            client_for_activity_log(user, self.client_id)
+        except (PermissionDenied, Http404):
+            return False
+        return True
+
+    async def session_ended(self, message: dict) -> None:
+        if message.get("session_ref") == self.session_ref:
+            await self.close(code=CLOSE_FORBIDDEN)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: a clear close code instead of a server error."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -1,0 +1,113 @@
+// The open tab ← websocket. Works with htmx's ws extension (hx-ext="ws,activity-live").
+//
+// - On every (re)connect, tell the server the newest event this tab shows, so it can
+//   send what was missed while the socket was down.
+// - Drop rows the tab already shows (a row can come both live and in a resync).
+// - Show the connection state: connecting, live or reconnecting.
+(function () {
+  const STATE_TEXT = {
+    connecting: "Connecting to live updates…",
+    live: "Live: new activity appears automatically",
+    reconnecting: "Connection lost, reconnecting…",
+    stopped: "Live updates stopped. Reload the page to resume.",
+  };
+
+  function setState(state) {
+    const status = document.getElementById("activity-live-status");
+    if (!status || status.dataset.state === state) return;
+    status.dataset.state = state;
+    status.textContent = STATE_TEXT[state];
+  }
+
+  function shownIds() {
+    return [...document.querySelectorAll("#activity-rows tr.event")].map((row) => Number(row.id.slice(6)));
+  }
+
+  htmx.defineExtension("activity-live", {
+    transformResponse: function (text) {
+      const template = document.createElement("template");
+      template.innerHTML = text;
+      template.content.querySelectorAll("tr.event").forEach((row) => {
+        if (document.getElementById(row.id)) row.remove();
+      });
+      return template.innerHTML;
+    },
+  });
+
+  // Keep the login summary true as logins arrive: the newest login, and both counts.
+  function countNewLogins(tbody) {
+    tbody.querySelectorAll("tr.event-login.event-new:not([data-counted])").forEach((row) => {
+      row.dataset.counted = "1";
+      const last = document.getElementById("summary-last-login");
+      const shownTime = last && last.querySelector("time");
+      const rowTime = row.querySelector("time");
+      if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
+        last.replaceChildren(rowTime.cloneNode(true), " ", Object.assign(document.createElement("span"), { className: "muted", textContent: "just now" }));
+      }
+      ["summary-7d", "summary-30d"].forEach((id) => {
+        const counter = document.getElementById(id);
+        if (counter) counter.textContent = String(Number(counter.textContent) + 1);
+      });
+    });
+  }
+
+  let everOpened = false;
+
+  document.addEventListener("htmx:wsConnecting", () => setState(everOpened ? "reconnecting" : "connecting"));
+
+  document.addEventListener("htmx:wsOpen", (event) => {
+    everOpened = true;
+    retries = 0;
+    setState("live");
+    const after = Math.max(0, ...shownIds());
+    event.detail.socketWrapper.send(JSON.stringify({ type: "resync", after: after }));
+  });
+
+  // Back off to at most 10 s between attempts, with jitter so a restarted server is not
+  // hit by every tab at once.
+  htmx.config.wsReconnectDelay = (retry) => Math.min(1000 * 2 ** retry, 10000) * (0.5 + Math.random() / 2);
+  let retries = 0;
+
+  document.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail.event.code;
+    if (code >= 4000) {
+      setState("stopped"); // the server ended access (4403) or refused the request (4400)
+      return;
+    }
+    setState("reconnecting");
+    // htmx itself retries after 1006, 1011, 1012 and 1013; a server that shuts down
+    // cleanly says 1001 (going away), which it does not retry. Retry those here.
+    if (![1006, 1011, 1012, 1013].includes(code) && document.body.contains(event.target)) {
+      setTimeout(() => event.detail.socketWrapper.reconnect(), htmx.config.wsReconnectDelay(retries++));
+    }
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", () => {
+    const control = document.getElementById("activity-live-control");
+    if (control && control.dataset.action === "reload") {
+      // Too much was missed to send row by row: fetch the list again.
+      control.dataset.action = "";
+      htmx.ajax("GET", window.location.href, { target: "#activity-results" });
+      return;
+    }
+    const tbody = document.getElementById("activity-rows");
+    if (!tbody) return;
+    // Keep newest first even when an event arrives with an earlier time than one shown.
+    const rows = [...tbody.querySelectorAll("tr.event")];
+    const key = (row) => [Number(row.dataset.sort), Number(row.id.slice(6))];
+    const sorted = [...rows].sort((a, b) => {
+      const [ta, ia] = key(a), [tb, ib] = key(b);
+      return tb - ta || ib - ia;
+    });
+    if (sorted.some((row, i) => row !== rows[i])) {
+      const loadOlder = document.getElementById("load-older");
+      sorted.forEach((row) => tbody.insertBefore(row, loadOlder));
+    }
+    countNewLogins(tbody);
+    if (rows.length) {
+      tbody.closest("table").hidden = false;
+      const empty = document.getElementById("activity-empty");
+      if (empty) empty.hidden = true;
+    }
+  });
+})();

@@ -1,0 +1,192 @@
+"""
+End to end in real Chromium against real ASGI server processes: a manager's open tab
+shows a client's login and logout without a reload, also across two server processes
+that share the database and Redis.
+
+Needs Debian's Chromium (`apt-get install chromium`). Without it these tests skip with
+that hint, except where REQUIRE_BROWSER=1 (CI), where they fail instead.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.servers import ROOT, asgi_server, redis_available
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+LIVE_WITHIN_MS = 2000
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
+def _unavailable(reason: str):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (REQUIRE_BROWSER=1: browser tests must run here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        _unavailable("Chromium not found: install it with `apt-get install chromium` to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; Django then refuses
+    # database calls from it unless told that this (test-only) use is deliberate.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _log(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / f"{name}.log"
+
+
+def staff_tab(browser, base_url: str, email: str, client_id: int):
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base_url}/login/?next=/clients/{client_id}/activity/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector('#activity-live-status[data-state="live"]', timeout=10_000)
+    # Survives only if the page is never reloaded.
+    page.evaluate("window.__sameDocument = true")
+    return page
+
+
+def portal_page(browser, base_url: str, email: str):
+    page = browser.new_context().new_page()
+    page.goto(f"{base_url}/portal/login/")
+    page.fill("#id_username", email)
+    page.fill("#id_password", PASSWORD)
+    return page
+
+
+def assert_new_row(tab, event_type: str, email: str, count: int) -> None:
+    from playwright.sync_api import expect
+
+    rows = tab.locator("#activity-rows tr.event")
+    expect(rows).to_have_count(count, timeout=LIVE_WITHIN_MS)
+    newest = rows.first
+    expect(newest).to_have_class(f"event event-{event_type} event-new")
+    expect(newest).to_contain_text(email)
+    assert tab.evaluate("window.__sameDocument") is True
+
+
+def _login_and_logout_appear_live(browser, staff_url: str, portal_url: str, acme, name: str) -> None:
+    from playwright.sync_api import expect
+
+    tab = staff_tab(browser, staff_url, "manager@acme.test", acme.client.pk)
+    assert tab.locator("#activity-rows tr.event").count() == 0
+
+    client = portal_page(browser, portal_url, "client@acme.test")
+    client.click("button[type=submit]")
+    client.wait_for_url("**/portal/")
+    assert_new_row(tab, "login", "client@acme.test", 1)
+    expect(tab.locator("#summary-7d")).to_have_text("1")
+    expect(tab.locator("#summary-last-login")).not_to_contain_text("Never")
+    tab.screenshot(path=str(ARTIFACTS / f"{name}-login.png"))
+
+    client.click("text=Sign out")
+    client.wait_for_url("**/portal/login/")
+    assert_new_row(tab, "logout", "client@acme.test", 2)
+    tab.screenshot(path=str(ARTIFACTS / f"{name}-logout.png"))
+
+
+def test_a_clients_login_and_logout_appear_in_an_open_tab_without_a_reload(browser, acme):
+    with asgi_server(log_path=_log("server-single")) as url:
+        _login_and_logout_appear_live(browser, url, url, acme, "single")
+
+
+def test_a_login_on_one_server_process_appears_in_a_tab_on_another(browser, acme):
+    if not redis_available(REDIS_URL):
+        _unavailable(f"Redis is not reachable at {REDIS_URL}; two server processes need it")
+    with asgi_server(redis_url=REDIS_URL, log_path=_log("server-a")) as server_a, \
+         asgi_server(redis_url=REDIS_URL, log_path=_log("server-b")) as server_b:
+        _login_and_logout_appear_live(browser, staff_url=server_b, portal_url=server_a, acme=acme, name="two-processes")
+
+
+def test_a_filtered_tab_ignores_events_outside_its_filter(browser, acme):
+    from playwright.sync_api import expect
+
+    with asgi_server(log_path=_log("server-filter")) as url:
+        tab = staff_tab(browser, url, "manager@acme.test", acme.client.pk)
+        tab.select_option("select[name=type]", "logout")
+        tab.wait_for_url("**type=logout**")
+        tab.wait_for_selector('#activity-live-status[data-state="live"]')
+
+        client = portal_page(browser, url, "client@acme.test")
+        client.click("button[type=submit]")
+        client.wait_for_url("**/portal/")
+        client.click("text=Sign out")
+        client.wait_for_url("**/portal/login/")
+
+        rows = tab.locator("#activity-rows tr.event")
+        expect(rows).to_have_count(1, timeout=LIVE_WITHIN_MS)
+        expect(rows.first).to_have_class("event event-logout event-new")
+
+
+def test_the_tab_reconnects_and_catches_up_after_the_server_restarts(browser, acme):
+    """Kill the server under an open tab, log in meanwhile, restart: the row arrives once."""
+    from playwright.sync_api import expect
+
+    from activitylog.models import EventType
+    from activitylog.services import auth_event_record
+
+    log = _log("server-restart")
+    with asgi_server(log_path=log) as url:
+        tab = staff_tab(browser, url, "manager@acme.test", acme.client.pk)
+    # The server is gone; the tab notices and keeps trying.
+    tab.wait_for_selector('#activity-live-status[data-state="reconnecting"]', timeout=10_000)
+    missed = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+
+    port = int(url.rsplit(":", 1)[1])
+    with asgi_server(log_path=log, port=port):
+        tab.wait_for_selector('#activity-live-status[data-state="live"]', timeout=20_000)
+        rows = tab.locator("#activity-rows tr.event")
+        expect(rows).to_have_count(1, timeout=LIVE_WITHIN_MS)
+        expect(rows.first).to_have_attribute("id", f"event-{missed.pk}")
+        assert tab.evaluate("window.__sameDocument") is True
+
+
+def test_the_tabs_work_from_the_keyboard_and_switch_without_a_full_reload(browser, acme):
+    from playwright.sync_api import expect
+
+    with asgi_server(log_path=_log("server-tabs")) as url:
+        page = browser.new_context().new_page()
+        page.goto(f"{url}/login/?next=/clients/{acme.client.pk}/")
+        page.fill("#id_username", "manager@acme.test")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#tab-overview")).to_have_attribute("aria-selected", "true")
+        page.evaluate("window.__sameDocument = true")
+
+        page.focus("#tab-overview")
+        page.keyboard.press("ArrowRight")
+        expect(page.locator("#tab-activity")).to_be_focused()
+        page.keyboard.press("Enter")
+
+        page.wait_for_url(f"**/clients/{acme.client.pk}/activity/")
+        expect(page.locator("#tab-activity")).to_have_attribute("aria-selected", "true")
+        expect(page.locator("#tab-activity")).to_be_focused()
+        expect(page.locator("#activity-live-status")).to_have_attribute("data-state", "live")
+        assert page.evaluate("window.__sameDocument") is True
+
+        page.keyboard.press("ArrowLeft")
+        page.keyboard.press(" ")
+        page.wait_for_url(f"**/clients/{acme.client.pk}/")
+        expect(page.locator("#tab-overview")).to_have_attribute("aria-selected", "true")
+        page.go_back()  # the pushed URL works with the browser's history
+        page.wait_for_url(f"**/clients/{acme.client.pk}/activity/")

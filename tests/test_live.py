@@ -1,0 +1,382 @@
+"""
+Live push over websockets: who may connect, what they receive and when, resync after a
+dropped connection, and access that ends at once. Runs on the configured channel layer:
+in-memory on SQLite, real Redis when REDIS_URL is set.
+"""
+
+import json
+import logging
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+from django.test import Client as HttpClient
+
+from activitylog import consumers, live
+from activitylog.models import EventType
+from activitylog.services import auth_event_record
+from agencyhandy.asgi import application
+from tests.conftest import ALL_ROLES, LOG_ROLES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUIET = 0.3  # seconds to wait when asserting that nothing arrives
+
+
+def _login(user) -> HttpClient:
+    http = HttpClient()
+    http.force_login(user)
+    return http
+
+
+class Socket:
+    """A browser tab's websocket, signed in as `user` (or anonymous)."""
+
+    def __init__(self, client_id: int, http: HttpClient | None = None, query: str = "",
+                 origin: str = "http://testserver") -> None:
+        headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
+        if http is not None:
+            headers.append((b"cookie", f"sessionid={http.cookies['sessionid'].value}".encode()))
+        path = f"/ws/clients/{client_id}/activity/" + (f"?{query}" if query else "")
+        self.comm = WebsocketCommunicator(application, path, headers=headers)
+
+    async def open(self) -> bool:
+        connected, _ = await self.comm.connect()
+        return connected
+
+    async def close_code(self) -> int:
+        message = await self.comm.receive_output(timeout=2)
+        assert message["type"] == "websocket.close", message
+        return message["code"]
+
+    async def resync(self, after: int = 0) -> None:
+        await self.comm.send_to(text_data=json.dumps({"type": "resync", "after": after}))
+
+    async def rows(self) -> list[int]:
+        html = await self.comm.receive_from(timeout=2)
+        assert 'hx-swap-oob="afterbegin:#activity-rows"' in html
+        return [int(i) for i in re.findall(r'<tr id="event-(\d+)"', html)]
+
+    async def silent(self) -> bool:
+        return await self.comm.receive_nothing(timeout=QUIET)
+
+    async def disconnect(self) -> None:
+        await self.comm.disconnect()
+
+
+async def opened(client_id: int, user, query: str = "") -> Socket:
+    socket = Socket(client_id, await sync_to_async(_login)(user), query)
+    assert await socket.open()
+    assert await socket.silent(), "a refused socket would have been closed"
+    return socket
+
+
+record = database_sync_to_async(auth_event_record)
+
+
+async def login_event(people, user=None, event_type=EventType.LOGIN, **extra):
+    return await record(user=user or people.portal_user, event_type=event_type, **extra)
+
+
+# Who may connect ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", LOG_ROLES)
+async def test_log_roles_of_the_clients_agency_connect_and_receive_rows(acme, role):
+    socket = await opened(acme.client.pk, acme.staff(role))
+    event = await login_event(acme)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
+
+
+async def test_an_employee_is_closed_with_4403(acme):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(acme.employee))
+    assert await socket.open()
+    assert await socket.close_code() == 4403
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+async def test_staff_of_another_agency_are_closed_with_4403(acme, globex, role):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(globex.staff(role)))
+    assert await socket.open()
+    assert await socket.close_code() == 4403
+
+
+@pytest.mark.parametrize("who", ["portal_user", "portal_member"])
+async def test_portal_users_are_closed_with_4403(acme, who):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(getattr(acme, who)))
+    assert await socket.open()
+    assert await socket.close_code() == 4403
+
+
+async def test_anonymous_visitors_are_closed_with_4403(acme):
+    socket = Socket(acme.client.pk)
+    assert await socket.open()
+    assert await socket.close_code() == 4403
+
+
+async def test_a_refused_socket_never_joins_the_clients_group(acme):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(acme.employee))
+    await socket.open()
+    assert await socket.close_code() == 4403
+    await login_event(acme)
+    assert await socket.silent()
+
+
+async def test_a_foreign_origin_cannot_open_the_socket(acme):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(acme.manager), origin="https://evil.example")
+    assert not await socket.open()
+
+
+async def test_an_unknown_client_is_refused_like_a_foreign_one(acme):
+    socket = Socket(987654321, await sync_to_async(_login)(acme.manager))
+    assert await socket.open()
+    assert await socket.close_code() == 4403
+
+
+async def test_an_unknown_websocket_path_is_closed_with_4404(acme):
+    comm = WebsocketCommunicator(application, "/ws/nothing/here/", headers=[(b"origin", b"http://testserver")])
+    connected, _ = await comm.connect()
+    assert connected
+    message = await comm.receive_output(timeout=2)
+    assert (message["type"], message["code"]) == ("websocket.close", 4404)
+
+
+# What arrives, and when ----------------------------------------------------------------
+
+
+async def test_only_committed_events_are_pushed(acme):
+    socket = await opened(acme.client.pk, acme.manager)
+
+    def rolled_back_login():
+        with transaction.atomic():
+            auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+            raise RuntimeError("the login request failed after recording")
+
+    with pytest.raises(RuntimeError):
+        await database_sync_to_async(rolled_back_login)()
+    assert await socket.silent()
+
+    event = await login_event(acme)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
+
+
+async def test_other_clients_events_are_not_pushed(acme, globex):
+    socket = await opened(acme.client.pk, acme.manager)
+    await login_event(globex)
+    assert await socket.silent()
+    await socket.disconnect()
+
+
+async def test_a_pushed_row_is_the_same_markup_as_the_page(acme):
+    socket = await opened(acme.client.pk, acme.manager)
+    event = await login_event(acme, ip="203.0.113.77")
+    html = await socket.comm.receive_from(timeout=2)
+    assert f'<tr id="event-{event.pk}" class="event event-login event-new"' in html
+    assert "203.0.113.77" in html and "client@acme.test" in html
+    assert '<time datetime="' in html
+    await socket.disconnect()
+
+
+async def test_each_event_is_rendered_once_however_many_tabs_are_open(acme, monkeypatch):
+    renders = []
+    real_render = live.render_row
+
+    def counting_render(*args, **kwargs):
+        renders.append(args[0].pk)
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(live, "render_row", counting_render)
+    sockets = [await opened(acme.client.pk, user) for user in (acme.manager, acme.admin, acme.super_admin)]
+    event = await login_event(acme)
+    for socket in sockets:
+        assert await socket.rows() == [event.pk]
+        await socket.disconnect()
+    assert renders == [event.pk]
+
+
+async def test_live_rows_respect_the_event_type_filter(acme):
+    socket = await opened(acme.client.pk, acme.manager, "type=login")
+    await login_event(acme, event_type=EventType.LOGOUT)
+    assert await socket.silent()
+    event = await login_event(acme, event_type=EventType.LOGIN)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
+
+
+async def test_live_rows_respect_the_user_filter(acme):
+    socket = await opened(acme.client.pk, acme.manager, f"user={acme.portal_member.pk}")
+    await login_event(acme, user=acme.portal_user)
+    assert await socket.silent()
+    event = await login_event(acme, user=acme.portal_member)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
+
+
+async def test_live_rows_respect_a_date_range_in_the_past(acme):
+    socket = await opened(acme.client.pk, acme.manager, "date_from=2020-01-01&date_to=2020-12-31")
+    await login_event(acme)
+    assert await socket.silent()
+    await socket.disconnect()
+
+
+async def test_a_bad_filter_closes_the_socket_with_4400(acme):
+    socket = Socket(acme.client.pk, await sync_to_async(_login)(acme.manager), "type=nonsense")
+    assert await socket.open()
+    assert await socket.close_code() == 4400
+
+
+# Nothing missed, nothing doubled -----------------------------------------------------
+
+
+async def test_a_reconnecting_tab_gets_every_missed_row_exactly_once_in_order(acme):
+    socket = await opened(acme.client.pk, acme.manager)
+    shown = await login_event(acme)
+    assert await socket.rows() == [shown.pk]
+    await socket.disconnect()  # the connection drops
+
+    missed = [await login_event(acme) for _ in range(3)]
+
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.resync(after=shown.pk)
+    assert await socket.rows() == [e.pk for e in reversed(missed)]  # newest first, once each
+    assert await socket.silent()
+    await socket.disconnect()
+
+
+async def test_resync_respects_the_filters(acme):
+    socket = await opened(acme.client.pk, acme.manager, "type=logout")
+    await login_event(acme, event_type=EventType.LOGIN)
+    logout = await login_event(acme, event_type=EventType.LOGOUT)
+    assert await socket.rows() == [logout.pk]
+    await socket.resync(after=0)
+    assert await socket.rows() == [logout.pk]
+    await socket.disconnect()
+
+
+async def test_a_tab_that_missed_too_much_is_told_to_reload(acme, monkeypatch):
+    monkeypatch.setattr(consumers, "RESYNC_LIMIT", 2)
+    for _ in range(3):
+        await login_event(acme)
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.resync(after=0)
+    html = await socket.comm.receive_from(timeout=2)
+    assert 'id="activity-live-control"' in html and 'data-action="reload"' in html
+    await socket.disconnect()
+
+
+async def test_nothing_new_means_nothing_sent(acme):
+    event = await login_event(acme)
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.resync(after=event.pk)
+    assert await socket.silent()
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["not json", json.dumps({"type": "resync"}), json.dumps({"type": "resync", "after": -1}),
+     json.dumps({"type": "resync", "after": "5"}), json.dumps({"type": "resync", "after": True}),
+     json.dumps({"type": "other", "after": 1}), json.dumps([1, 2]), "x" * 5000],
+)
+async def test_a_malformed_message_closes_the_socket_with_4400(acme, message):
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.comm.send_to(text_data=message)
+    assert await socket.close_code() == 4400
+
+
+# Access that ends, ends at once --------------------------------------------------------
+
+
+async def test_logging_out_closes_that_sessions_sockets(acme):
+    http = await sync_to_async(_login)(acme.manager)
+    other_browser = await opened(acme.client.pk, acme.manager)
+    socket = Socket(acme.client.pk, http)
+    assert await socket.open()
+
+    await sync_to_async(http.post)("/logout/")
+
+    assert await socket.close_code() == 4403
+    assert await other_browser.silent()  # still signed in there
+    await other_browser.disconnect()
+
+
+@pytest.mark.parametrize("change", ["employee", "remove", "other_agency", "deactivate"])
+async def test_losing_access_closes_open_sockets(acme, globex, change):
+    socket = await opened(acme.client.pk, acme.manager)
+
+    def revoke():
+        membership = acme.manager.staff_membership
+        if change == "employee":
+            membership.role = "employee"
+            membership.save()
+        elif change == "remove":
+            membership.delete()
+        elif change == "other_agency":
+            membership.agency = globex.agency
+            membership.save()
+        else:
+            acme.manager.is_active = False
+            acme.manager.save()
+
+    await database_sync_to_async(revoke)()
+    assert await socket.close_code() == 4403
+
+
+async def test_a_promotion_keeps_the_socket_open(acme):
+    socket = await opened(acme.client.pk, acme.manager)
+
+    def promote():
+        membership = acme.manager.staff_membership
+        membership.role = "admin"
+        membership.save()
+
+    await database_sync_to_async(promote)()
+    assert await socket.silent()
+    event = await login_event(acme)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
+
+
+# When the channel layer is down ---------------------------------------------------------
+
+
+def test_logins_are_recorded_when_the_channel_layer_is_down(client, acme, settings, caplog):
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}  # nothing listens there
+    }
+    channel_layers.backends.clear()
+    try:
+        with caplog.at_level(logging.ERROR, logger="activitylog.live"):
+            response = client.post("/portal/login/", {"username": "client@acme.test", "password": "correct-horse-battery"})
+    finally:
+        channel_layers.backends.clear()
+
+    assert response.status_code == 302
+    from activitylog.models import AuthEvent
+
+    assert AuthEvent.objects.filter(event_type=EventType.LOGIN).count() == 1
+    assert "Live update to activity.client." in caplog.text
+
+
+def test_publishing_from_plain_sync_code_reaches_the_group(acme):
+    """As from a management command: no event loop in sight."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(live.client_group(acme.client.pk), channel)
+
+    event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+
+    message = async_to_sync(layer.receive)(channel)
+    assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
+    assert f'id="event-{event.pk}"' in message["html"]
