@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 from io import StringIO
 
 import pytest
+from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import IntegrityError, connections
@@ -26,6 +27,7 @@ from activitylog.services import (
 )
 from tests.conftest import CHROME_UA, PASSWORD, portal_login, portal_logout
 from tests.test_capture import _break_inserts
+from tests.test_live import opened
 
 
 def signed_in(email: str = "client@acme.test", **headers) -> Client:
@@ -321,3 +323,18 @@ def test_only_expiry_reasons_go_with_expiries(acme):
     with pytest.raises(ValueError, match="not a reason"):
         auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, reason="idle_timeout")
     assert AuthEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_expiry_recorded_by_the_command_reaches_an_open_tab_live(acme, settings):
+    settings.PORTAL_SESSION_IDLE_TIMEOUT = 0
+    await database_sync_to_async(signed_in)()
+    socket = await opened(acme.client.pk, acme.manager)
+
+    assert await database_sync_to_async(run_command)() == "Recorded 1 session expiries.\n"
+
+    html = await socket.comm.receive_from(timeout=2)
+    assert 'class="badge badge-session_expired">Session expired<' in html and "Idle timeout" in html
+    # Recorded after the moment it carries: the row says when, not "just now".
+    assert "just now" not in html and " ago<" in html
+    await socket.disconnect()
