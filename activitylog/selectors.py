@@ -110,10 +110,11 @@ def _with_session_start(events):
     so the tab can say which session ended. One lookup per expiry row on the unique
     (session_ref, event_type) index; other rows skip it.
     """
+    # Only the unique index's own conditions, and no ordering: one index probe, not a
+    # walk over the client's logins (session refs are unique across clients anyway).
     login = AuthEvent.objects.filter(
-        ~Q(session_ref=""), session_ref=OuterRef("session_ref"), client_id=OuterRef("client_id"),
-        event_type=EventType.LOGIN,
-    )[:1]
+        ~Q(session_ref=""), session_ref=OuterRef("session_ref"), event_type=EventType.LOGIN,
+    ).order_by()[:1]
 
     def of_expiry(field, output_field):
         return Case(When(event_type=EventType.SESSION_EXPIRED, then=Subquery(login.values(field))),
