@@ -75,8 +75,9 @@ def export_rows(events: QuerySet) -> Iterator[tuple]:
 def _rows_by_copy(events: QuerySet) -> Iterator[tuple]:
     sql, params = events.query.sql_with_params()
     connection = connections[events.db]
-    with connection.cursor() as cursor:
-        # The psycopg cursor under Django's wrapper: COPY is not part of the DB-API.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # The psycopg cursor under Django's wrapper: COPY is not part of the DB-API. Its
+        # errors still reach callers as Django's DatabaseError, like any query's.
         with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
             copy.set_types(_COPY_TYPES)
             yield from copy.rows()

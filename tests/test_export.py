@@ -247,27 +247,61 @@ def test_atomic_write_removes_its_temporary_file_on_keyboard_interrupt(tmp_path)
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.django_db(transaction=True)  # the child process reads committed rows
-def test_ctrl_c_halfway_through_a_large_export_leaves_no_file(acme, tmp_path):
-    record_in_bulk(acme.portal_user, 15_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
-    target = tmp_path / "out.csv"
+def _started_export(target, tmp_path) -> tuple[subprocess.Popen, int]:
+    """Start a child export to `target` and return once its temporary file holds over 1 MB."""
     child = subprocess.Popen(
         manage_command("export_activity_log", "--output", str(target)),
         cwd=ROOT, env=manage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    # Wait until the export is under way: its temporary file holds well over the header.
     partial_size = 0
     deadline = time.monotonic() + 60
     while partial_size < 1_000_000 and child.poll() is None and time.monotonic() < deadline:
-        partials = list(tmp_path.glob(".out.csv.*.partial"))
+        partials = list(tmp_path.glob(f".{target.name}.*.partial"))
         partial_size = partials[0].stat().st_size if partials else 0
         time.sleep(0.005)
+    return child, partial_size
+
+
+@pytest.mark.django_db(transaction=True)  # the child process reads committed rows
+def test_ctrl_c_halfway_through_a_large_export_leaves_no_file(acme, tmp_path):
+    record_in_bulk(acme.portal_user, 15_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
+    target = tmp_path / "out.csv"
+    # Wait until the export is under way: its temporary file holds well over the header.
+    child, partial_size = _started_export(target, tmp_path)
     child.send_signal(signal.SIGINT)
     _, stderr = child.communicate(timeout=60)
 
     assert partial_size >= 1_000_000, "the export never got going"
     assert child.returncode == 130, stderr
     assert stderr.strip() == f"CommandError: Interrupted. {target} was not written."
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_failure_halfway_leaves_no_file_and_says_so(acme, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a database server whose connection can be cut")
+    record_in_bulk(acme.portal_user, 15_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
+    target = tmp_path / "out.csv"
+    child, partial_size = _started_export(target, tmp_path)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND backend_type = 'client backend'"
+            " AND state = 'active' AND query LIKE 'COPY %%'"
+        )
+        # The child's export (and possibly the dying one of an earlier test).
+        terminated = [ok for (ok,) in cursor.fetchall()]
+    _, stderr = child.communicate(timeout=60)
+
+    assert partial_size >= 1_000_000 and terminated and all(terminated)
+    assert child.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    # One clear line (beside the connection pool's own warning), no traceback.
+    [line] = [text for text in stderr.splitlines() if text.startswith("CommandError:")]
+    assert line.startswith(f"CommandError: The database failed during the export; {target} was not written: ")
+    # Which of the two the client sees depends on when the termination reaches it.
+    assert "terminating connection due to administrator command" in line or "server closed the connection" in line
     assert os.listdir(tmp_path) == []
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from activitylog import export
@@ -124,6 +125,11 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             raise CommandError(
                 "Interrupted." + ("" if output == "-" else f" {output} was not written."), returncode=130
+            ) from None
+        except DatabaseError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"The database failed during the export{'' if output == '-' else f'; {output} was not written'}: {reason}"
             ) from None
         finally:
             progress.close()
