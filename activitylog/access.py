@@ -51,3 +51,16 @@ def client_for_activity_log(user, client_id: int) -> Client:
     if not role_may_view_log(membership):
         raise PermissionDenied("Your role cannot see client activity logs.")
     return client
+
+
+def client_for_activity_export(user, client_id: int) -> Client:
+    """
+    Return the client whose activity log `user` may download as a file.
+
+    Exporting is for Super Admins and Admins. A Manager, who may read the log, gets
+    PermissionDenied; everything else is decided as in client_for_activity_log.
+    """
+    client = client_for_activity_log(user, client_id)
+    if membership_of(user).role not in EXPORT_ROLES:
+        raise PermissionDenied("Only Super Admins and Admins can export client activity logs.")
+    return client

@@ -71,13 +71,16 @@ class ChainWalker:
 
     `feed` takes dicts with HASHED_FIELDS plus `id` and `hash`. Afterwards `breaks` maps
     each client with a problem to its first broken link, and `heads` maps every client to
-    (events seen, last hash) for anchors.
+    (events seen, last hash) for anchors. `checkpoints` ({client_id: n}) asks for the hash
+    of a client's n-th event, found afterwards in `hashes_at`: an anchor's old head.
     """
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None) -> None:
         self.key = key or chain_key()
         self.breaks: dict[int, str] = {}
         self.heads: dict[int, tuple[int, str]] = {}
+        self.checkpoints = checkpoints or {}
+        self.hashes_at: dict[int, str] = {}
         self.checked = 0
         self._client: int | None = None
         self._expected_seq = 1
@@ -89,8 +92,10 @@ class ChainWalker:
         if client_id != self._client:
             self._client, self._expected_seq, self._prev_hash, self._prev_id = client_id, 1, GENESIS, None
         self.checked += 1
-        count, _ = self.heads.get(client_id, (0, GENESIS))
-        self.heads[client_id] = (count + 1, row["hash"])
+        count = self.heads.get(client_id, (0, GENESIS))[0] + 1
+        self.heads[client_id] = (count, row["hash"])
+        if self.checkpoints.get(client_id) == count:
+            self.hashes_at[client_id] = row["hash"]
         if client_id not in self.breaks:
             problem = self._check(row)
             if problem:

@@ -24,6 +24,20 @@ class FailureReason(models.TextChoices):
     CLIENT_INACTIVE = "client_inactive", "Client inactive"
 
 
+class SessionEndReason(models.TextChoices):
+    """Why a portal session ended without a logout (the `reason` of a session_expired event)."""
+
+    IDLE_TIMEOUT = "idle_timeout", "Idle timeout"
+    MAX_AGE = "max_age", "Maximum session length reached"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+
+
+REASONS_BY_EVENT_TYPE = {
+    EventType.LOGIN_FAILED: FailureReason.values,
+    EventType.SESSION_EXPIRED: SessionEndReason.values,
+}
+
+
 class AuthEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError("updated")
@@ -71,7 +85,10 @@ class AuthEvent(models.Model):
         max_length=64, blank=True,
         help_text="SHA-256 of the session key (never the key): pairs a logout with its login.",
     )
-    reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
+    reason = models.CharField(
+        max_length=32, choices=FailureReason.choices + SessionEndReason.choices, blank=True,
+        help_text="Why a login failed, or why a session ended without a logout.",
+    )
     seq = models.PositiveBigIntegerField(help_text="Position in the client's chain, from 1.")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
@@ -116,3 +133,34 @@ class AuthEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("deleted")
+
+
+class PortalSession(models.Model):
+    """
+    A portal session that has not ended, so that its end is logged even without a logout.
+
+    Opened together with the login event, its expiry pushed forward by
+    PortalSessionMiddleware while the client uses the portal (and mirrored into Django's
+    own session expiry, so both end at the same moment), and removed when the session
+    ends: by a logout, by `record_session_expiries`, or by a password change. Bookkeeping
+    for the log, not part of it: rows change and go away.
+    """
+
+    session_ref = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the session key.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    expiry_reason = models.CharField(max_length=32, choices=SessionEndReason.choices)
+    # The session's own IP and user agent, carried to its session_expired event (an expiry
+    # has no request of its own) so that staff can tell which device's session ended.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        indexes = [
+            # record_session_expiries: WHERE expires_at <= now.
+            models.Index(fields=["expires_at"], name="portalsession_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Portal session of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

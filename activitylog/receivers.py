@@ -1,5 +1,5 @@
 """
-Auth signals → the recording service.
+Auth signals (and password changes) → the recording service.
 
 Django sends these signals from every login path (the portal form, the test client,
 any future SSO view), so listening here is what makes capture complete. Staff sign-ins
@@ -12,13 +12,21 @@ from functools import partial
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from activitylog import live
 from activitylog.client_ip import client_ip
 from activitylog.models import EventType, FailureReason
-from activitylog.services import auth_event_record_from_request, session_ref_for
+from activitylog.middleware import note_password_change, session_of_current_request
+from activitylog.services import (
+    auth_event_record_from_request,
+    portal_session_logout,
+    portal_session_start,
+    portal_sessions_end_for_password_change,
+    session_ref_for,
+)
 from clients.models import ClientStatus, StaffMembership, User
 
 logger = logging.getLogger("activitylog")
@@ -28,7 +36,7 @@ logger = logging.getLogger("activitylog")
 def _record_login(sender, request, user, **kwargs) -> None:
     if user.client_id is not None:
         # Raising here aborts login() before the session is saved: fail closed.
-        auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGIN)
+        portal_session_start(request=request, user=user)
 
 
 @receiver(user_logged_out, dispatch_uid="activitylog.logout")
@@ -36,7 +44,7 @@ def _record_logout(sender, request, user, **kwargs) -> None:
     if user is None:
         return
     if user.client_id is not None:
-        auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGOUT)
+        portal_session_logout(request=request, user=user)
     else:
         session = getattr(request, "session", None)
         live.staff_session_ended(user.pk, session_ref_for(session.session_key if session else None))
@@ -53,6 +61,31 @@ def _staff_user_changed(sender, instance, update_fields=None, **kwargs) -> None:
     # Deactivation ends access. Every login saves last_login; that changes nothing.
     if instance.client_id is None and update_fields != frozenset({"last_login"}):
         transaction.on_commit(partial(live.staff_access_changed, instance.pk))
+
+
+@receiver(pre_save, sender=User, dispatch_uid="activitylog.password_change_noticed")
+def _notice_password_change(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    if raw or instance.pk is None or instance.client_id is None:
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return  # e.g. last_login on every sign-in: no query
+    stored = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
+    # Any change of the stored hash (a new password, an unusable one, even a hasher upgrade)
+    # changes the session auth hash, and Django stops accepting the user's other sessions.
+    instance._activitylog_password_changed = stored is not None and stored != instance.password
+
+
+@receiver(post_save, sender=User, dispatch_uid="activitylog.password_change")
+def _end_sessions_on_password_change(sender, instance, **kwargs) -> None:
+    if not getattr(instance, "_activitylog_password_changed", False):
+        return
+    instance._activitylog_password_changed = False
+    now = timezone.now()
+    # User.save() is atomic: if these cannot be recorded, the password does not change.
+    portal_sessions_end_for_password_change(
+        user=instance, keep_session_ref=session_of_current_request(instance.pk), at=now
+    )
+    note_password_change(instance.pk, now)
 
 
 def _failure_reason(user: User) -> str:

@@ -1,10 +1,11 @@
-"""Reads of the activity log for the staff UI."""
+"""Reads of the activity log for the staff UI and ops exports."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.core import signing
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Case, Count, DateTimeField, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from activitylog.models import AuthEvent, EventType
@@ -94,13 +95,35 @@ def auth_events_page(
             Q(occurred_at__lt=after.occurred_at) | Q(id__lt=after.id),
         )
     rows = list(
-        events.select_related("user").order_by("-occurred_at", "-id")[: limit + 1]
+        _with_session_start(events).select_related("user").order_by("-occurred_at", "-id")[: limit + 1]
     )
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last = rows[-1]
     return rows, Keyset(last.occurred_at, last.id)
+
+
+def _with_session_start(events):
+    """
+    On each session_expired row, the login it closes (`session_login_id`, `session_login_at`),
+    so the tab can say which session ended. One lookup per expiry row on the unique
+    (session_ref, event_type) index; other rows skip it.
+    """
+    # Only the unique index's own conditions, and no ordering: one index probe, not a
+    # walk over the client's logins (session refs are unique across clients anyway).
+    login = AuthEvent.objects.filter(
+        ~Q(session_ref=""), session_ref=OuterRef("session_ref"), event_type=EventType.LOGIN,
+    ).order_by()[:1]
+
+    def of_expiry(field, output_field):
+        return Case(When(event_type=EventType.SESSION_EXPIRED, then=Subquery(login.values(field))),
+                    output_field=output_field)
+
+    return events.annotate(
+        session_login_id=of_expiry("id", BigIntegerField()),
+        session_login_at=of_expiry("occurred_at", DateTimeField()),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,3 +145,30 @@ def login_summary(*, client: Client, now: datetime | None = None) -> LoginSummar
         d30=Count("occurred_at"), d7=Count("occurred_at", filter=Q(occurred_at__gte=now - timedelta(days=7)))
     )
     return LoginSummary(last_login=last, logins_7d=counts["d7"], logins_30d=counts["d30"])
+
+
+def auth_events_for_export(
+    *,
+    agency_ids: Iterable[int] = (),
+    client_ids: Iterable[int] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    event_types: Iterable[str] = (),
+):
+    """
+    Events across agencies for ops exports. Each given option narrows the result: any of
+    the agencies, and any of the clients, and `since <= occurred_at < until`, and any of
+    the types. Served by the (agency, occurred_at) and (client, occurred_at, id) indexes.
+    """
+    events = AuthEvent.objects.all()
+    if agency_ids:
+        events = events.filter(agency_id__in=list(agency_ids))
+    if client_ids:
+        events = events.filter(client_id__in=list(client_ids))
+    if since is not None:
+        events = events.filter(occurred_at__gte=since)
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
+    if event_types:
+        events = events.filter(event_type__in=list(event_types))
+    return events

@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "clients.middleware.AgencyTimezoneMiddleware",
+    # After authentication; its response phase runs before the session is saved.
+    "activitylog.middleware.PortalSessionMiddleware",
 ]
 
 ROOT_URLCONF = "agencyhandy.urls"
@@ -202,6 +204,15 @@ SILENCED_SYSTEM_CHECKS = [
 # after an edit. Keep this key (or SECRET_KEY) stable and outside the database.
 ACTIVITYLOG_CHAIN_KEY = os.environ.get("ACTIVITYLOG_CHAIN_KEY", "")
 ACTIVITYLOG_PAGE_SIZE = 50
+
+# A portal session ends after PORTAL_SESSION_IDLE_TIMEOUT seconds without a request, and
+# PORTAL_SESSION_MAX_AGE seconds after sign-in at the latest. Django's own session expiry
+# is kept at the same moment, and `record_session_expiries` (cron, every minute) logs the
+# end as a session_expired event at that moment.
+PORTAL_SESSION_IDLE_TIMEOUT = int(os.environ.get("PORTAL_SESSION_IDLE_TIMEOUT", str(60 * 60)))
+PORTAL_SESSION_MAX_AGE = int(os.environ.get("PORTAL_SESSION_MAX_AGE", str(12 * 60 * 60)))
+# The idle expiry moves forward at most this often (one session write a minute, not one a request).
+PORTAL_SESSION_REFRESH_INTERVAL = 60
 
 # Logging --------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 from functools import wraps
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -8,30 +9,49 @@ from django_htmx.http import HttpResponseClientRedirect
 from activitylog.access import membership_of
 
 
+def _refuse_non_staff(request):
+    """The response that turns a non-staff visitor away, or None for staff (sets request.membership)."""
+    user = request.user
+    if not user.is_authenticated:
+        response = redirect_to_login(request.get_full_path())
+        if request.htmx:
+            return HttpResponseClientRedirect(response.url)
+        return response
+    if user.client_id is not None:
+        if request.htmx:
+            return HttpResponseClientRedirect("/portal/")
+        return redirect("portal:home")
+    request.membership = membership_of(user)
+    if request.membership is None:
+        raise PermissionDenied("This page is for agency staff.")
+    return None
+
+
 def staff_required(view):
     """
-    Admit agency staff only; sets `request.membership`.
+    Admit agency staff only; sets `request.membership`. Works on sync and async views.
 
     Anonymous visitors go to the staff login (a full-page redirect even from an htmx
     request, so a login form is never swapped into a tab). Portal users are sent to
     the portal. Signed-in users without an agency get 403.
     """
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def async_wrapper(request, *args, **kwargs):
+            # Loading the user and the membership touches the database: do it off the loop.
+            refusal = await sync_to_async(_refuse_non_staff)(request)
+            if refusal is not None:
+                return refusal
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            response = redirect_to_login(request.get_full_path())
-            if request.htmx:
-                return HttpResponseClientRedirect(response.url)
-            return response
-        if user.client_id is not None:
-            if request.htmx:
-                return HttpResponseClientRedirect("/portal/")
-            return redirect("portal:home")
-        request.membership = membership_of(user)
-        if request.membership is None:
-            raise PermissionDenied("This page is for agency staff.")
+        refusal = _refuse_non_staff(request)
+        if refusal is not None:
+            return refusal
         return view(request, *args, **kwargs)
 
     return wrapper

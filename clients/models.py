@@ -90,6 +90,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        # Atomic, so that what save signals record (the end of a portal user's other
+        # sessions when the password changes) stands or falls with the change itself.
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+
     def clean(self) -> None:
         super().clean()
         self.email = self.email.lower()

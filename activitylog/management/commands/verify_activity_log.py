@@ -1,7 +1,11 @@
-"""Recompute every client's hash chain and report the first broken link of each."""
+"""Recompute every client's hash chain, check it against an anchor, and write new anchors."""
+
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from activitylog.anchors import BadAnchor, anchor_problems, anchor_read, anchor_write
+from activitylog.atomic_file import check_writable_path
 from activitylog.chain import HASHED_FIELDS, ChainWalker
 from activitylog.models import AuthEvent
 from clients.models import Client
@@ -10,14 +14,23 @@ from clients.models import Client
 class Command(BaseCommand):
     help = (
         "Verify the tamper-evident hash chains of the client activity log. Exits 0 when "
-        "every chain is intact, 1 when any event was edited, deleted, inserted or reordered."
+        "every chain is intact (and matches --anchor), 1 when any event was edited, "
+        "deleted, inserted or reordered, or cut from the end since the anchor, and 2 for "
+        "bad arguments or an unreadable anchor file."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--client", type=int, action="append", metavar="ID",
                             help="Check only this client (may repeat).")
+        parser.add_argument("--anchor", metavar="FILE",
+                            help="Also fail if any chain is shorter than in this anchor, or its "
+                                 "anchored head no longer matches.")
+        parser.add_argument("--write-anchor", metavar="FILE",
+                            help="After a clean check, write every chain's head (event count and "
+                                 "last hash) to FILE, atomically. Keep it outside the database.")
 
-    def handle(self, *args, client: list[int] | None = None, **options) -> None:
+    def handle(self, *args, client: list[int] | None = None, anchor: str | None = None,
+               write_anchor: str | None = None, **options) -> None:
         events = AuthEvent.objects.all()
         if client:
             known = set(Client.objects.filter(pk__in=client).values_list("pk", flat=True))
@@ -25,18 +38,39 @@ class Command(BaseCommand):
             if unknown:
                 raise CommandError(f"No client with id {', '.join(map(str, unknown))}.", returncode=2)
             events = events.filter(client_id__in=client)
+        try:
+            old_anchor = anchor_read(Path(anchor)) if anchor else None
+        except BadAnchor as exc:
+            raise CommandError(str(exc), returncode=2) from None
+        if write_anchor and (problem := check_writable_path(Path(write_anchor))):
+            raise CommandError(f"Cannot write --write-anchor {write_anchor}: {problem}", returncode=2)
 
-        walker = ChainWalker()
+        walker = ChainWalker(checkpoints={c: n for c, (n, _) in old_anchor.heads.items()} if old_anchor else None)
         rows = events.order_by("client_id", "seq", "id").values("id", "hash", *HASHED_FIELDS)
         for row in rows.iterator(chunk_size=5000):
             walker.feed(row)
 
         clients = len(walker.heads)
         self.stdout.write(f"Checked {walker.checked} events in {clients} client chains.")
-        if not walker.breaks:
-            self.stdout.write(self.style.SUCCESS("All chains intact."))
+        cut = {}
+        if old_anchor:
+            cut = anchor_problems(old_anchor, heads=walker.heads, hashes_at=walker.hashes_at,
+                                  clients=set(client) if client else None)
+        if not walker.breaks and not cut:
+            self.stdout.write(self.style.SUCCESS(
+                "All chains intact" + (f" and consistent with the anchor of {old_anchor.written_at}." if old_anchor else ".")
+            ))
+            if write_anchor:
+                anchor_write(Path(write_anchor), heads=walker.heads)
+                self.stdout.write(f"Wrote the heads of {clients} client chains to {write_anchor}.")
             return
-        names = dict(Client.objects.filter(pk__in=walker.breaks).values_list("pk", "name"))
+
+        names = dict(Client.objects.filter(pk__in=[*walker.breaks, *cut]).values_list("pk", "name"))
         for client_id, problem in sorted(walker.breaks.items()):
             self.stdout.write(self.style.ERROR(f"Client {client_id} ({names.get(client_id, '?')}): broken at {problem}"))
-        raise CommandError(f"Tampering detected in {len(walker.breaks)} of {clients} client chains.")
+        for client_id, problem in sorted(cut.items()):
+            self.stdout.write(self.style.ERROR(f"Client {client_id} ({names.get(client_id, '?')}): {problem}"))
+        if write_anchor:
+            self.stdout.write(f"No anchor written to {write_anchor}: the log failed verification.")
+        affected = len(set(walker.breaks) | set(cut))
+        raise CommandError(f"Tampering detected in {affected} of {max(clients, affected)} client chains.")

@@ -3,11 +3,12 @@
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from activitylog.models import AuthEvent, EventType, FailureReason
+from activitylog.models import AuthEvent, EventType, FailureReason, SessionEndReason
 from activitylog.services import auth_event_record
 from clients.models import Agency, Client, ClientStatus, Role, StaffMembership, User
 
@@ -130,8 +131,12 @@ class Command(BaseCommand):
             auth_event_record(user=user, event_type=EventType.LOGIN, ip=ip, user_agent=ua,
                               session_ref=session, occurred_at=moment)
             count += 1
-            if rng.random() < 0.8:  # the rest simply closed the browser
+            if rng.random() < 0.8:
                 moment += timedelta(minutes=rng.randint(2, 90), seconds=rng.randint(0, 59))
                 auth_event_record(user=user, event_type=EventType.LOGOUT, ip=ip, user_agent=ua,
                                   session_ref=session, occurred_at=moment)
-                count += 1
+            else:  # closed the browser: the session ran out after the idle timeout
+                auth_event_record(user=user, event_type=EventType.SESSION_EXPIRED, ip=ip, user_agent=ua,
+                                  session_ref=session, reason=SessionEndReason.IDLE_TIMEOUT,
+                                  occurred_at=moment + timedelta(seconds=settings.PORTAL_SESSION_IDLE_TIMEOUT))
+            count += 1

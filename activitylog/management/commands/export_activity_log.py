@@ -1,0 +1,153 @@
+"""Export the activity log as CSV or JSONL, streaming, to a file written atomically or to stdout."""
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from tqdm import tqdm
+
+from activitylog import export
+from activitylog.atomic_file import atomic_write, check_writable_path
+from activitylog.models import EventType
+from activitylog.selectors import auth_events_for_export
+from clients.models import Agency, Client
+
+
+def _usage_error(message: str) -> CommandError:
+    # Exit 2, like argparse: the command was called wrongly; nothing was read or written.
+    return CommandError(message, returncode=2)
+
+
+def _parse_moment(option: str, value: str | None) -> datetime | None:
+    """ISO 8601 date or date-time; without an offset it is UTC, a bare date is 00:00 UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise _usage_error(
+            f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2026-03-01 or 2026-03-01T09:30:00+01:00)."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _parse_types(value: str | None) -> list[str]:
+    if value is None:
+        return []
+    types = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in types if t not in EventType.values]
+    if unknown or not types:
+        raise _usage_error(
+            f"Unknown event type {', '.join(map(repr, unknown)) or repr(value)}; use any of {','.join(EventType.values)}."
+        )
+    return types
+
+
+class _Tally:
+    """Counts the rows that pass through, for the closing line."""
+
+    def __init__(self, rows) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self):
+        for row in self.rows:
+            self.count += 1
+            yield row
+
+
+class Command(BaseCommand):
+    help = (
+        "Export activity log events, oldest first (by occurred_at, then id), as CSV "
+        "(RFC 4180, spreadsheet-safe) or JSONL (exact values). Streams in constant memory. "
+        "A file given with --output appears only when complete; Ctrl-C or an error leaves "
+        "none behind. Exit 2 means bad arguments."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--format", dest="output_format", choices=sorted(export.FORMATS), default="csv",
+                            help="Default: csv.")
+        parser.add_argument("--agency", action="append", metavar="SLUG", default=[],
+                            help="Only this agency's events (may repeat).")
+        parser.add_argument("--client", action="append", type=int, metavar="ID", default=[],
+                            help="Only this client's events (may repeat).")
+        parser.add_argument("--since", metavar="WHEN",
+                            help="Events at or after WHEN: ISO 8601 date or date-time; no offset means UTC.")
+        parser.add_argument("--until", metavar="WHEN",
+                            help="Events before WHEN (exclusive); same format as --since.")
+        parser.add_argument("--type", dest="types", metavar="TYPES",
+                            help=f"Comma-separated event types: {','.join(EventType.values)}.")
+        parser.add_argument("--output", "-o", metavar="PATH", default="-",
+                            help="File to write (atomically, mode 0600), or - for stdout (default).")
+
+    def handle(self, *args, output_format: str, agency: list[str], client: list[int], since: str | None,
+               until: str | None, types: str | None, output: str, **options) -> None:
+        since_at, until_at = _parse_moment("--since", since), _parse_moment("--until", until)
+        if since_at and until_at and since_at > until_at:
+            raise _usage_error(f"--since {since} is after --until {until}.")
+        event_types = _parse_types(types)
+        agency_ids = self._agency_ids(agency)
+        client_ids = self._client_ids(client)
+        if output != "-" and (problem := check_writable_path(Path(output))):
+            raise _usage_error(f"Cannot write --output {output}: {problem}")
+
+        events = auth_events_for_export(
+            agency_ids=agency_ids, client_ids=client_ids, since=since_at, until=until_at,
+            event_types=event_types,
+        )
+        progress_stream = options.get("stderr") or sys.stderr
+        show_progress = progress_stream.isatty()
+        source = export.export_rows(events)
+        rows = _Tally(source)
+        progress = tqdm(
+            rows, total=events.count() if show_progress else None,
+            unit=" events", unit_scale=True, file=progress_stream, disable=not show_progress,
+        )
+        chunks = export.FORMATS[output_format](progress)
+        try:
+            if output == "-":
+                for chunk in chunks:
+                    self.stdout.write(chunk, ending="")
+                self.stdout.flush()
+            else:
+                with atomic_write(Path(output)) as file:
+                    for chunk in chunks:
+                        file.write(chunk)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as Unix tools do. Point stdout at
+            # /dev/null so that the interpreter's final flush does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Interrupted." + ("" if output == "-" else f" {output} was not written."), returncode=130
+            ) from None
+        except DatabaseError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CommandError(
+                f"The database failed during the export{'' if output == '-' else f'; {output} was not written'}: {reason}"
+            ) from None
+        finally:
+            progress.close()
+            # Ends a COPY still in progress now, rather than when the connection is reused.
+            source.close()
+        if output != "-":
+            self.stderr.write(f"Wrote {rows.count} events to {output}.", style_func=self.style.SUCCESS)
+
+    def _agency_ids(self, slugs: list[str]) -> list[int]:
+        found = dict(Agency.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+        unknown = [s for s in slugs if s not in found]
+        if unknown:
+            raise _usage_error(f"No agency with slug {', '.join(map(repr, unknown))}.")
+        return [found[s] for s in slugs]
+
+    def _client_ids(self, ids: list[int]) -> list[int]:
+        known = set(Client.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise _usage_error(f"No client with id {', '.join(map(str, unknown))}.")
+        return ids

@@ -1,0 +1,37 @@
+"""Run manage.py in a real child process against the test database, as an operator would."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url() -> str:
+    """The DATABASE_URL of the database this test run uses (its rows must be committed)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    login = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{login}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def manage_env() -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "agencyhandy.settings_test"}
+    env.pop("DEBUG", None)
+    return env
+
+
+def manage_command(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def manage(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """Run `manage.py ARGS` to completion and capture its output as text."""
+    return subprocess.run(
+        manage_command(*args), cwd=ROOT, env=manage_env(), capture_output=True, text=True,
+        timeout=timeout, **kwargs,
+    )
