@@ -23,9 +23,9 @@ from functools import partial
 from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from activitylog.models import AuthEvent
+from activitylog.rows import prepare_rows
 
 logger = logging.getLogger("activitylog.live")
 
@@ -42,8 +42,8 @@ def staff_group(user_id: int) -> str:
 
 def render_row(event: AuthEvent, tz: tzinfo, *, live: bool = True) -> str:
     """The event's table row, from the same partial the page uses."""
-    with timezone.override(tz):
-        return render_to_string(ROW_TEMPLATE, {"event": event, "live": live})
+    prepare_rows([event], tz=tz, live=live)
+    return render_to_string(ROW_TEMPLATE, {"event": event, "live": live})
 
 
 def event_message(event: AuthEvent, tz: tzinfo) -> dict:

@@ -95,7 +95,7 @@ def auth_events_page(
             Q(occurred_at__lt=after.occurred_at) | Q(id__lt=after.id),
         )
     rows = list(
-        _with_session_start(events).select_related("user").order_by("-occurred_at", "-id")[: limit + 1]
+        _with_session_start(events).order_by("-occurred_at", "-id")[: limit + 1]
     )
     if len(rows) <= limit:
         return rows, None

@@ -6,6 +6,7 @@ from django_htmx.middleware import HtmxDetails
 
 from activitylog.access import EXPORT_ROLES, client_for_activity_log
 from activitylog.forms import ActivityFilterForm
+from activitylog.rows import prepare_rows
 from activitylog.selectors import auth_events_page, login_summary
 from clients.decorators import staff_required
 
@@ -37,15 +38,12 @@ def activity_tab(request, client_id: int):
         return render(request, TEMPLATE + part, context, status=400)
 
     cursor = form.cleaned_data["cursor"]
+    tz = timezone.get_current_timezone()
     events, next_keyset = auth_events_page(
-        client=client,
-        filters=form.filters(),
-        tz=timezone.get_current_timezone(),
-        after=cursor,
-        limit=settings.ACTIVITYLOG_PAGE_SIZE,
+        client=client, filters=form.filters(), tz=tz, after=cursor, limit=settings.ACTIVITYLOG_PAGE_SIZE
     )
     context.update(
-        events=events,
+        events=prepare_rows(events, tz=tz),
         is_first_page=cursor is None,
         next_cursor=next_keyset.encode() if next_keyset else "",
         filter_query=form.filter_query(),
