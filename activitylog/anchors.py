@@ -86,7 +86,7 @@ def anchor_problems(anchor: Anchor, *, heads: dict[int, tuple[int, str]], hashes
                     clients: set[int] | None = None) -> dict[int, str]:
     """
     What no longer matches the anchor, by client. `heads` and `hashes_at` come from a
-    ChainWalker fed with `checkpoints` = the anchor's counts. `clients` limits the check.
+    chain check run with `checkpoints` = the anchor's counts. `clients` limits the check.
     """
     problems = {}
     for client_id, (anchored_count, anchored_hash) in anchor.heads.items():

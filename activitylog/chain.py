@@ -47,17 +47,18 @@ def format_timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def canonical_row(values) -> bytes:
+    """The exact bytes that are hashed for one event, from its HASHED_FIELDS values in order."""
+    row = [CHAIN_VERSION, *values]
+    if not isinstance(row[8], str):  # occurred_at; a bulk reader may have formatted it already
+        row[8] = format_timestamp(row[8])
+    row[9] = "" if row[9] is None else str(row[9])  # ip
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def canonical_bytes(values: dict) -> bytes:
     """The exact bytes that are hashed for one event, from a dict of HASHED_FIELDS."""
-    row = [CHAIN_VERSION]
-    for name in HASHED_FIELDS:
-        value = values[name]
-        if name == "occurred_at":
-            value = format_timestamp(value)
-        elif name == "ip":
-            value = "" if value is None else str(value)
-        row.append(value)
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+    return canonical_row([values[name] for name in HASHED_FIELDS])
 
 
 def event_hash(values: dict, key: bytes | None = None) -> str:
@@ -65,53 +66,108 @@ def event_hash(values: dict, key: bytes | None = None) -> str:
     return hmac.digest(key or chain_key(), canonical_bytes(values), "sha256").hex()
 
 
+# A row as ChainWalker reads it: id, hash, then HASHED_FIELDS in order.
+WALKED_COLUMNS = ("id", "hash", *HASHED_FIELDS)
+_SEQ, _PREV, _CLIENT = 2, 3, 5
+# Rows that come before their turn wait, up to this many a client; a client whose rows
+# are further out of order than that is set aside and checked again in `seq` order.
+PENDING_LIMIT = 10_000
+
+
+class _Chain:
+    __slots__ = ("next_seq", "prev_hash", "prev_id", "ordered", "count", "head_seq", "head_hash", "pending",
+                 "broken", "deferred")
+
+    def __init__(self) -> None:
+        self.next_seq, self.prev_hash, self.prev_id, self.ordered = 1, GENESIS, None, 0
+        self.count, self.head_seq, self.head_hash = 0, 0, GENESIS
+        self.pending: dict[int, tuple] = {}
+        self.broken = self.deferred = False
+
+
 class ChainWalker:
     """
-    Checks rows of one or many chains, fed in (client_id, seq, id) order.
+    Checks the rows of many chains, fed in any order (one pass over the table in its
+    physical order is the fast way to read ten million rows). Each client's rows are
+    checked in `seq` order: a row that comes early waits in a small buffer for the rows
+    before it.
 
-    `feed` takes dicts with HASHED_FIELDS plus `id` and `hash`. Afterwards `breaks` maps
-    each client with a problem to its first broken link, and `heads` maps every client to
-    (events seen, last hash) for anchors. `checkpoints` ({client_id: n}) asks for the hash
-    of a client's n-th event, found afterwards in `hashes_at`: an anchor's old head.
+    `feed` takes tuples of WALKED_COLUMNS. After `finish`, `breaks` maps each client
+    with a problem to its first broken link, and `heads` maps every client to (events
+    seen, hash of its highest event) for anchors. `checkpoints` ({client_id: n}) asks
+    for the hash of a client's n-th event, found in `hashes_at`: an anchor's old head.
+    `deferred` lists the clients whose rows came too far out of order: walk them again,
+    in `seq` order, with a walker of their own.
     """
 
-    def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None) -> None:
+    def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None,
+                 set_aside: bool = True) -> None:
         self.key = key or chain_key()
-        self.breaks: dict[int, str] = {}
-        self.heads: dict[int, tuple[int, str]] = {}
         self.checkpoints = checkpoints or {}
+        # A walker fed in seq order has nothing to set aside: a gap there is a real gap.
+        self.pending_limit = PENDING_LIMIT if set_aside else None
+        self.breaks: dict[int, str] = {}
         self.hashes_at: dict[int, str] = {}
         self.checked = 0
-        self._client: int | None = None
-        self._expected_seq = 1
-        self._prev_hash = GENESIS
-        self._prev_id: int | None = None
+        self._chains: dict[int, _Chain] = {}
 
-    def feed(self, row: dict) -> None:
-        client_id = row["client_id"]
-        if client_id != self._client:
-            self._client, self._expected_seq, self._prev_hash, self._prev_id = client_id, 1, GENESIS, None
+    @property
+    def heads(self) -> dict[int, tuple[int, str]]:
+        return {client: (c.count, c.head_hash) for client, c in self._chains.items()}
+
+    @property
+    def deferred(self) -> list[int]:
+        return [client for client, c in self._chains.items() if c.deferred]
+
+    def feed(self, row: tuple) -> None:
+        client_id, seq = row[_CLIENT], row[_SEQ]
+        chain = self._chains.get(client_id)
+        if chain is None:
+            chain = self._chains[client_id] = _Chain()
         self.checked += 1
-        count = self.heads.get(client_id, (0, GENESIS))[0] + 1
-        self.heads[client_id] = (count, row["hash"])
-        if self.checkpoints.get(client_id) == count:
-            self.hashes_at[client_id] = row["hash"]
-        if client_id not in self.breaks:
-            problem = self._check(row)
-            if problem:
-                after = f" (after event {self._prev_id})" if self._prev_id else ""
-                self.breaks[client_id] = f"event {row['id']} (seq {row['seq']}){after}: {problem}"
-        self._expected_seq = row["seq"] + 1
-        self._prev_hash = row["hash"]
-        self._prev_id = row["id"]
+        chain.count += 1
+        if seq >= chain.head_seq:
+            chain.head_seq, chain.head_hash = seq, row[1]
+        if chain.broken or chain.deferred:
+            return
+        if seq == chain.next_seq:
+            self._check(client_id, chain, row)
+            while not chain.broken and chain.next_seq in chain.pending:
+                self._check(client_id, chain, chain.pending.pop(chain.next_seq))
+        elif seq < chain.next_seq or seq in chain.pending:
+            self._break(client_id, chain, row,
+                        f"sequence number {seq} repeats or goes back (an inserted or copied row)")
+        else:
+            chain.pending[seq] = row
+            if self.pending_limit is not None and len(chain.pending) > self.pending_limit:
+                chain.deferred = True
+                chain.pending.clear()
 
-    def _check(self, row: dict) -> str:
-        if row["seq"] < self._expected_seq:
-            return f"sequence number {row['seq']} repeats or goes back (an inserted or copied row)"
-        if row["seq"] > self._expected_seq:
-            return f"events {self._expected_seq}..{row['seq'] - 1} of the chain are missing (deleted rows)"
-        if row["prev_hash"] != self._prev_hash:
-            return "does not link to the event before it (rows deleted, inserted or reordered)"
-        if not hmac.compare_digest(event_hash(row, self.key), row["hash"]):
-            return "its contents do not match its hash (the row was edited)"
-        return ""
+    def finish(self) -> "ChainWalker":
+        for client_id, chain in self._chains.items():
+            if chain.pending and not chain.broken:
+                self._gap(client_id, chain)
+        return self
+
+    def _gap(self, client_id: int, chain: _Chain) -> None:
+        first = chain.pending[min(chain.pending)]
+        self._break(client_id, chain, first,
+                    f"events {chain.next_seq}..{first[_SEQ] - 1} of the chain are missing (deleted rows)")
+
+    def _check(self, client_id: int, chain: _Chain, row: tuple) -> None:
+        if row[_PREV] != chain.prev_hash:
+            self._break(client_id, chain, row, "does not link to the event before it (rows deleted, inserted or reordered)")
+            return
+        if not hmac.compare_digest(hmac.digest(self.key, canonical_row(row[2:]), "sha256").hex(), row[1]):
+            self._break(client_id, chain, row, "its contents do not match its hash (the row was edited)")
+            return
+        chain.ordered += 1
+        if self.checkpoints.get(client_id) == chain.ordered:
+            self.hashes_at[client_id] = row[1]
+        chain.next_seq, chain.prev_hash, chain.prev_id = row[_SEQ] + 1, row[1], row[0]
+
+    def _break(self, client_id: int, chain: _Chain, row: tuple, problem: str) -> None:
+        after = f" (after event {chain.prev_id})" if chain.prev_id else ""
+        self.breaks[client_id] = f"event {row[0]} (seq {row[_SEQ]}){after}: {problem}"
+        chain.broken = True
+        chain.pending.clear()

@@ -22,6 +22,14 @@ def _networks(proxies: tuple[str, ...]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
+def canonical_ip(value: str) -> str:
+    """The one spelling of an address that is stored and hashed (PostgreSQL's, too)."""
+    address = ipaddress.ip_address(value)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
 def _parse(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     value = value.strip()
     if value.startswith("[") and "]" in value:  # "[2001:db8::1]:443"

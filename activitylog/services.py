@@ -12,7 +12,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from activitylog import chain, live
-from activitylog.client_ip import client_ip
+from activitylog.client_ip import canonical_ip, client_ip
 from activitylog.models import REASONS_BY_EVENT_TYPE, AuthEvent, EventType, PortalSession, SessionEndReason
 from activitylog.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
 from clients.models import Client, User
@@ -54,6 +54,8 @@ def auth_event_record(
         raise ValueError(f"Unknown event type {event_type!r}.")
     if reason and reason not in REASONS_BY_EVENT_TYPE.get(event_type, ()):
         raise ValueError(f"{reason!r} is not a reason for a {event_type} event.")
+    if ip is not None:
+        ip = canonical_ip(ip)  # "2001:DB8::1" is stored as "2001:db8::1"; hash what is stored
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
     browser, os_name = browser_and_os(user_agent)
 

@@ -208,3 +208,77 @@ def test_timestamps_are_spelled_as_strftime_would_for_every_kind_of_instant():
         datetime(999, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
     ):
         assert format_timestamp(value) == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def walked_rows() -> list[tuple]:
+    return list(AuthEvent.objects.order_by("id").values_list(*chain.WALKED_COLUMNS))
+
+
+def test_rows_are_checked_in_chain_order_whatever_order_they_are_read_in(history):
+    import random
+
+    rows = walked_rows()
+    random.Random(4).shuffle(rows)
+    walker = chain.ChainWalker()
+    for row in rows:
+        walker.feed(row)
+    assert walker.finish().breaks == {}
+    assert walker.checked == 7
+    assert walker.heads[history[0].client_id] == (5, history[-1].hash)
+
+
+def test_a_gap_is_reported_when_the_rows_after_it_never_find_their_turn(history):
+    walker = chain.ChainWalker()
+    for row in walked_rows():
+        if row[0] != history[0].pk:  # the first event is gone
+            walker.feed(row)
+    breaks = walker.finish().breaks
+    assert f"event {history[1].pk} (seq 2): events 1..1 of the chain are missing" in breaks[history[0].client_id]
+
+
+def test_a_copied_row_is_a_repeat(history):
+    rows = walked_rows()
+    walker = chain.ChainWalker()
+    for row in [*rows, rows[1]]:
+        walker.feed(row)
+    assert "repeats or goes back" in walker.finish().breaks[history[0].client_id]
+
+
+@pytest.mark.django_db(transaction=True)  # the workers read what is committed
+def test_two_worker_processes_find_the_same_break(history, acme):
+    if connection.vendor != "postgresql":
+        pytest.skip("worker processes read PostgreSQL")
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET ip = '192.0.2.66' WHERE id = %s", [history[2].pk])
+    assert verify("--workers", "2") == verify("--workers", "1")
+    assert f"event {history[2].pk} (seq 3)" in verify("--workers", "2")[1]
+
+
+def test_a_chain_stored_far_out_of_order_is_checked_again_in_order(history, monkeypatch):
+    from activitylog.verification import chains_verify
+
+    monkeypatch.setattr(chain, "PENDING_LIMIT", 1)
+    walker = chain.ChainWalker()
+    for row in reversed(walked_rows()):
+        walker.feed(row)
+    assert walker.finish().breaks == {}
+    assert history[0].client_id in walker.deferred
+
+    report = chains_verify()  # reads the table, then the deferred chains in order
+    assert report.breaks == {} and report.checked == 7
+
+
+def test_a_real_gap_is_still_caught_in_an_out_of_order_chain(history, monkeypatch):
+    from activitylog.verification import chains_verify
+
+    monkeypatch.setattr(chain, "PENDING_LIMIT", 1)
+    with triggers_dropped() as cursor:
+        cursor.execute("DELETE FROM activitylog_authevent WHERE id = %s", [history[0].pk])
+    report = chains_verify()
+    assert "events 1..1 of the chain are missing" in report.breaks[history[0].client_id]
+
+
+def test_an_address_in_another_spelling_is_stored_and_hashed_in_one(acme):
+    event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, ip="2001:DB8:0:0::1")
+    assert AuthEvent.objects.get(pk=event.pk).ip == "2001:db8::1"
+    assert verify()[0] == 0

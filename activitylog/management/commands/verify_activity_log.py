@@ -6,8 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from activitylog.anchors import BadAnchor, anchor_problems, anchor_read, anchor_write
 from activitylog.atomic_file import check_writable_path
-from activitylog.chain import HASHED_FIELDS, ChainWalker
-from activitylog.models import AuthEvent
+from activitylog.verification import chains_verify
 from clients.models import Client
 
 
@@ -22,6 +21,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--client", type=int, action="append", metavar="ID",
                             help="Check only this client (may repeat).")
+        parser.add_argument("--workers", type=int, choices=range(1, 17), metavar="N",
+                            help="Processes to use on PostgreSQL (default: 2 for a large log, else 1).")
         parser.add_argument("--anchor", metavar="FILE",
                             help="Also fail if any chain is shorter than in this anchor, or its "
                                  "anchored head no longer matches.")
@@ -30,14 +31,12 @@ class Command(BaseCommand):
                                  "last hash) to FILE, atomically. Keep it outside the database.")
 
     def handle(self, *args, client: list[int] | None = None, anchor: str | None = None,
-               write_anchor: str | None = None, **options) -> None:
-        events = AuthEvent.objects.all()
+               write_anchor: str | None = None, workers: int | None = None, **options) -> None:
         if client:
             known = set(Client.objects.filter(pk__in=client).values_list("pk", flat=True))
             unknown = sorted(set(client) - known)
             if unknown:
                 raise CommandError(f"No client with id {', '.join(map(str, unknown))}.", returncode=2)
-            events = events.filter(client_id__in=client)
         try:
             old_anchor = anchor_read(Path(anchor)) if anchor else None
         except BadAnchor as exc:
@@ -45,32 +44,32 @@ class Command(BaseCommand):
         if write_anchor and (problem := check_writable_path(Path(write_anchor))):
             raise CommandError(f"Cannot write --write-anchor {write_anchor}: {problem}", returncode=2)
 
-        walker = ChainWalker(checkpoints={c: n for c, (n, _) in old_anchor.heads.items()} if old_anchor else None)
-        rows = events.order_by("client_id", "seq", "id").values("id", "hash", *HASHED_FIELDS)
-        for row in rows.iterator(chunk_size=5000):
-            walker.feed(row)
+        report = chains_verify(
+            client_ids=client, workers=workers,
+            checkpoints={c: n for c, (n, _) in old_anchor.heads.items()} if old_anchor else None,
+        )
 
-        clients = len(walker.heads)
-        self.stdout.write(f"Checked {walker.checked} events in {clients} client chains.")
+        clients = len(report.heads)
+        self.stdout.write(f"Checked {report.checked} events in {clients} client chains.")
         cut = {}
         if old_anchor:
-            cut = anchor_problems(old_anchor, heads=walker.heads, hashes_at=walker.hashes_at,
+            cut = anchor_problems(old_anchor, heads=report.heads, hashes_at=report.hashes_at,
                                   clients=set(client) if client else None)
-        if not walker.breaks and not cut:
+        if not report.breaks and not cut:
             self.stdout.write(self.style.SUCCESS(
                 "All chains intact" + (f" and consistent with the anchor of {old_anchor.written_at}." if old_anchor else ".")
             ))
             if write_anchor:
-                anchor_write(Path(write_anchor), heads=walker.heads)
+                anchor_write(Path(write_anchor), heads=report.heads)
                 self.stdout.write(f"Wrote the heads of {clients} client chains to {write_anchor}.")
             return
 
-        names = dict(Client.objects.filter(pk__in=[*walker.breaks, *cut]).values_list("pk", "name"))
-        for client_id, problem in sorted(walker.breaks.items()):
+        names = dict(Client.objects.filter(pk__in=[*report.breaks, *cut]).values_list("pk", "name"))
+        for client_id, problem in sorted(report.breaks.items()):
             self.stdout.write(self.style.ERROR(f"Client {client_id} ({names.get(client_id, '?')}): broken at {problem}"))
         for client_id, problem in sorted(cut.items()):
             self.stdout.write(self.style.ERROR(f"Client {client_id} ({names.get(client_id, '?')}): {problem}"))
         if write_anchor:
             self.stdout.write(f"No anchor written to {write_anchor}: the log failed verification.")
-        affected = len(set(walker.breaks) | set(cut))
+        affected = len(set(report.breaks) | set(cut))
         raise CommandError(f"Tampering detected in {affected} of {max(clients, affected)} client chains.")
