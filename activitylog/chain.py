@@ -69,9 +69,11 @@ def event_hash(values: dict, key: bytes | None = None) -> str:
 # A row as ChainWalker reads it: id, hash, then HASHED_FIELDS in order.
 WALKED_COLUMNS = ("id", "hash", *HASHED_FIELDS)
 _SEQ, _PREV, _CLIENT = 2, 3, 5
-# Rows that come before their turn wait, up to this many a client; a client whose rows
-# are further out of order than that is set aside and checked again in `seq` order.
-PENDING_LIMIT = 10_000
+# Rows that come before their turn wait, up to this many a client and in all; a client
+# whose rows are further out of order than that is set aside and checked again in `seq`
+# order. The limits keep memory bounded (a waiting row is about 300 bytes).
+PENDING_LIMIT = 100_000
+PENDING_TOTAL_LIMIT = 500_000
 
 
 class _Chain:
@@ -89,8 +91,8 @@ class ChainWalker:
     """
     Checks the rows of many chains, fed in any order (one pass over the table in its
     physical order is the fast way to read ten million rows). Each client's rows are
-    checked in `seq` order: a row that comes early waits in a small buffer for the rows
-    before it.
+    checked in `seq` order: a row that comes early waits in a buffer for the rows before
+    it (only its id and hashes; its contents are checked on arrival).
 
     `feed` takes tuples of WALKED_COLUMNS. After `finish`, `breaks` maps each client
     with a problem to its first broken link, and `heads` maps every client to (events
@@ -106,6 +108,8 @@ class ChainWalker:
         self.checkpoints = checkpoints or {}
         # A walker fed in seq order has nothing to set aside: a gap there is a real gap.
         self.pending_limit = PENDING_LIMIT if set_aside else None
+        self.pending_total_limit = PENDING_TOTAL_LIMIT if set_aside else None
+        self._pending_total = 0
         self.breaks: dict[int, str] = {}
         self.hashes_at: dict[int, str] = {}
         self.checked = 0
@@ -130,18 +134,30 @@ class ChainWalker:
             chain.head_seq, chain.head_hash = seq, row[1]
         if chain.broken or chain.deferred:
             return
+        # A row's own hash does not depend on order: check it now, and keep only what the
+        # links need (id, hash, seq, prev_hash, contents ok) for a row that has to wait.
+        row = (row[0], row[1], seq, row[_PREV],
+               hmac.compare_digest(hmac.digest(self.key, canonical_row(row[2:]), "sha256").hex(), row[1]))
         if seq == chain.next_seq:
             self._check(client_id, chain, row)
             while not chain.broken and chain.next_seq in chain.pending:
+                self._pending_total -= 1
                 self._check(client_id, chain, chain.pending.pop(chain.next_seq))
         elif seq < chain.next_seq or seq in chain.pending:
             self._break(client_id, chain, row,
                         f"sequence number {seq} repeats or goes back (an inserted or copied row)")
         else:
             chain.pending[seq] = row
+            self._pending_total += 1
             if self.pending_limit is not None and len(chain.pending) > self.pending_limit:
-                chain.deferred = True
-                chain.pending.clear()
+                self._set_aside(chain)
+            elif self.pending_total_limit is not None and self._pending_total > self.pending_total_limit:
+                self._set_aside(max(self._chains.values(), key=lambda c: len(c.pending)))
+
+    def _set_aside(self, chain: _Chain) -> None:
+        self._pending_total -= len(chain.pending)
+        chain.pending.clear()
+        chain.deferred = True
 
     def finish(self) -> "ChainWalker":
         for client_id, chain in self._chains.items():
@@ -158,7 +174,7 @@ class ChainWalker:
         if row[_PREV] != chain.prev_hash:
             self._break(client_id, chain, row, "does not link to the event before it (rows deleted, inserted or reordered)")
             return
-        if not hmac.compare_digest(hmac.digest(self.key, canonical_row(row[2:]), "sha256").hex(), row[1]):
+        if not row[4]:
             self._break(client_id, chain, row, "its contents do not match its hash (the row was edited)")
             return
         chain.ordered += 1
@@ -170,4 +186,5 @@ class ChainWalker:
         after = f" (after event {chain.prev_id})" if chain.prev_id else ""
         self.breaks[client_id] = f"event {row[0]} (seq {row[_SEQ]}){after}: {problem}"
         chain.broken = True
+        self._pending_total -= len(chain.pending)
         chain.pending.clear()
