@@ -25,7 +25,7 @@ from django.utils.safestring import mark_safe
 from activitylog import live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
-from activitylog.selectors import EventFilters, auth_events_filtered, date_bounds
+from activitylog.selectors import EventFilters, auth_events_since, date_bounds
 from activitylog.services import session_ref_for
 from clients.models import User
 
@@ -108,8 +108,8 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             await self._send_rows(rows)
 
     def _missed_rows(self, after: int) -> tuple[list[str], bool]:
-        events = auth_events_filtered(client=self.client, filters=self.filters, tz=self.tz)
-        missed = list(events.filter(id__gt=after).order_by("-occurred_at", "-id")[: RESYNC_LIMIT + 1])
+        missed = auth_events_since(client=self.client, filters=self.filters, tz=self.tz,
+                                   after_id=after, limit=RESYNC_LIMIT + 1)
         if len(missed) > RESYNC_LIMIT:
             return [], True
         return [live.render_row(event, self.tz) for event in missed], False

@@ -104,6 +104,17 @@ def auth_events_page(
     return rows, Keyset(last.occurred_at, last.id)
 
 
+def auth_events_since(*, client: Client, filters: EventFilters, tz: tzinfo, after_id: int,
+                      limit: int) -> list[AuthEvent]:
+    """
+    Up to `limit` events recorded after event `after_id`, newest first: what a tab that
+    reconnects has missed. Per client, ids follow the order of recording (the client's
+    row lock serialises its appends), so nothing committed later has a smaller id.
+    """
+    events = auth_events_filtered(client=client, filters=filters, tz=tz).filter(id__gt=after_id)
+    return list(_with_session_start(events).order_by("-occurred_at", "-id")[:limit])
+
+
 def _with_session_start(events):
     """
     On each session_expired row, the login it closes (`session_login_id`, `session_login_at`),

@@ -381,3 +381,16 @@ def test_publishing_from_plain_sync_code_reaches_the_group(acme):
     message = async_to_sync(layer.receive)(channel)
     assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
     assert f'id="event-{event.pk}"' in message["html"]
+
+
+async def test_a_resynced_expiry_row_names_the_login_it_closes_like_the_page(acme):
+    from activitylog.models import SessionEndReason
+
+    login = await login_event(acme, session_ref="c" * 64)
+    await login_event(acme, event_type=EventType.SESSION_EXPIRED, session_ref="c" * 64,
+                      reason=SessionEndReason.IDLE_TIMEOUT)
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.resync(after=0)
+    html = await socket.comm.receive_from(timeout=2)
+    assert f'Session from <a href="#event-{login.pk}">' in html
+    await socket.disconnect()
