@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
 
+from activitylog.access import may_inspect_every_log
 from activitylog.chain import format_timestamp
 from activitylog.models import AuthEvent
 from clients.models import User
@@ -98,9 +99,7 @@ class AuthEventAdmin(admin.ModelAdmin):
         return False
 
     def has_view_permission(self, request, obj=None) -> bool:
-        # Agency staff read logs in the CRM, scoped to their agency. Django admin spans
-        # every agency, so only platform superusers get in.
-        return request.user.is_active and request.user.is_superuser
+        return may_inspect_every_log(request.user)
 
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)

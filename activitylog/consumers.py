@@ -9,31 +9,46 @@ Protocol (the browser side is static/js/live.js):
   or tells the browser to reload the list when too many were missed;
 - new events arrive as htmx out-of-band swaps that prepend rows; the browser drops rows
   it already shows, by element id.
+
+Access is checked at the handshake and then again for as long as the socket lives:
+- at once, when something announces a change (a sign-out, a role or membership change,
+  a deactivation, a password change, a deleted session, the client moving agency);
+- every ACTIVITYLOG_SOCKET_RECHECK_SECONDS (and at the moment the session expires), so
+  that a change nothing announced (a raw `QuerySet.update()`, SQL from a shell) ends
+  access too: revocation does not depend on finding every path that revokes.
+Rows of another agency are never sent, whatever the timing: each event names the agency
+that owned its client when it was recorded.
 """
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import Http404, QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from activitylog import live
-from activitylog.access import client_for_activity_log
+from activitylog.access import client_for_activity_log, user_of_session
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import EventFilters, auth_events_since, date_bounds
 from activitylog.services import session_ref_for
-from clients.models import User
 
 logger = logging.getLogger("activitylog.live")
 
+# The session behind the socket ended or changed (sign-out, new key after a password
+# change): the browser opens a new socket, whose handshake decides with its current cookie.
+CLOSE_SESSION_ENDED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN_LATER = 1013
 # A tab that missed more than this reloads its list instead of receiving the rows.
 RESYNC_LIMIT = 100
 MAX_MESSAGE_BYTES = 1024
@@ -59,17 +74,19 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_BAD_REQUEST)
             return
 
-        self.client, self.client_id, self.user_id = client, client.pk, user.pk
+        self.client, self.client_id, self.agency_id, self.user_id = client, client.pk, client.agency_id, user.pk
         self.tz = client.agency.tzinfo
         self.filters = form.filters()
         self.since, self.until = date_bounds(self.filters, self.tz)
         session = self.scope.get("session")
-        self.session_ref = session_ref_for(session.session_key if session is not None else None)
+        self.session_key = session.session_key if session is not None else None
+        self.session_ref = session_ref_for(self.session_key)
         # Join before the browser's resync query runs, so nothing falls between the two.
         for group in (live.client_group(client.pk), live.staff_group(user.pk)):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        self.recheck = asyncio.create_task(self._recheck_access_periodically())
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept is an HTTP 403 and the browser never sees why.
@@ -81,6 +98,8 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         return ActivityFilterForm(query, client=client)
 
     async def disconnect(self, code: int) -> None:
+        if getattr(self, "recheck", None) is not None:
+            self.recheck.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -124,7 +143,9 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
     # Channel layer → browser -------------------------------------------------------------
 
     async def activity_event(self, message: dict) -> None:
-        if self._matches(message):
+        # A client that moved to another agency is no longer this tab's business, even
+        # before the access check that the move set off has closed the socket.
+        if message.get("agency_id") == self.agency_id and self._matches(message):
             await self._send_rows([message["html"]])
 
     def _matches(self, message: dict) -> bool:
@@ -141,20 +162,42 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         return True
 
     async def access_changed(self, message: dict) -> None:
-        if not await database_sync_to_async(self._still_allowed)():
-            await self.close(code=CLOSE_FORBIDDEN)
+        await self._close_unless_still_allowed()
 
-    def _still_allowed(self) -> bool:
-        user = User.objects.filter(pk=self.user_id).first()  # fresh: no cached membership
+    async def _close_unless_still_allowed(self) -> bool:
+        code = await database_sync_to_async(self._close_code_if_not_allowed)()
+        if code is None:
+            return True
+        await self.close(code=code)
+        return False
+
+    def _close_code_if_not_allowed(self) -> int | None:
+        """The handshake's check, again, from fresh rows: the session, then the user's access."""
+        user = user_of_session(self.session_key)
+        if user is None or user.pk != self.user_id:
+            return CLOSE_SESSION_ENDED
         try:
-            client_for_activity_log(user, self.client_id)
+            client = client_for_activity_log(user, self.client_id)
         except (PermissionDenied, Http404):
-            return False
-        return True
+            return CLOSE_FORBIDDEN
+        return None if client.agency_id == self.agency_id else CLOSE_FORBIDDEN
+
+    async def _recheck_access_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(settings.ACTIVITYLOG_SOCKET_RECHECK_SECONDS)
+            try:
+                if not await self._close_unless_still_allowed():
+                    return
+            except DatabaseError:
+                # Access cannot be confirmed, so it is not assumed: "try again later". The
+                # tab reconnects, and its handshake checks everything afresh.
+                logger.warning("Closing an activity socket: its access could not be checked", exc_info=True)
+                await self.close(code=CLOSE_TRY_AGAIN_LATER)
+                return
 
     async def session_ended(self, message: dict) -> None:
         if message.get("session_ref") == self.session_ref:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.close(code=CLOSE_SESSION_ENDED)
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):

@@ -63,5 +63,5 @@ async def activity_export(request, client_id: int) -> HttpResponse:
         )
     response = StreamingHttpResponse(_csv_stream(events), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{detail}"'
-    response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "private, no-store"
     return response

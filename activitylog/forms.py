@@ -20,8 +20,14 @@ class ActivityFilterForm(forms.Form):
         label="Event", required=False, choices=[("", "All events"), *EventType.choices]
     )
     user = forms.TypedChoiceField(label="Portal user", required=False, coerce=int, empty_value=None)
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label="From", required=False,
+        widget=forms.DateInput(attrs={"type": "date", "min": f"{_EARLIEST:%Y-%m-%d}", "max": f"{_LATEST:%Y-%m-%d}"}),
+    )
+    date_to = forms.DateField(
+        label="To", required=False,
+        widget=forms.DateInput(attrs={"type": "date", "min": f"{_EARLIEST:%Y-%m-%d}", "max": f"{_LATEST:%Y-%m-%d}"}),
+    )
     cursor = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
     def __init__(self, *args, client: Client, **kwargs) -> None:
@@ -29,6 +35,19 @@ class ActivityFilterForm(forms.Form):
         self.fields["user"].choices = [("", "All users")] + [
             (str(u.pk), u.email) for u in client.portal_users.order_by("email")
         ]
+        self._link_dates()
+
+    def _link_dates(self) -> None:
+        """From cannot pass To in the date pickers (static/js/app.js keeps this up as they change)."""
+        for name, other, bound in (("date_from", "date_to", "max"), ("date_to", "date_from", "min")):
+            field = self.fields[name]
+            value = str(self.data.get(other, ""))
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                continue
+            if _EARLIEST <= day <= _LATEST:
+                field.widget.attrs[bound] = day.isoformat()
 
     def clean_cursor(self) -> Keyset | None:
         token = self.cleaned_data["cursor"]

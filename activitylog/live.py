@@ -12,6 +12,7 @@ down, say) is logged and never fails the login that caused it.
 """
 
 import asyncio
+import atexit
 import concurrent.futures
 import logging
 import os
@@ -51,6 +52,7 @@ def event_message(event: AuthEvent, tz: tzinfo) -> dict:
     return {
         "type": "activity.event",
         "id": event.pk,
+        "agency_id": event.agency_id,
         "event_type": event.event_type,
         "user_id": event.user_id,
         "occurred_at": event.occurred_at.timestamp(),
@@ -90,7 +92,9 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     # own running loop: the sockets' loop, which the in-memory layer needs.
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    # A thread that once served a loop keeps the mark after that loop is gone.
+    return loop if loop is not None and loop.is_running() else None
 
 
 def _send(group: str, message: dict) -> None:
@@ -123,6 +127,12 @@ def wait_for_publishes(timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+# A management command (record_session_expiries from cron, say) exits as soon as its work
+# is committed; the publisher thread is a daemon and would die with messages unsent.
+# Interpreter exit runs this first, while that thread still runs.
+atexit.register(wait_for_publishes)
+
+
 def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
     """Push a committed event to the tabs watching its client. Call it after commit."""
     _send(client_group(event.client_id), event_message(event, tz))
@@ -131,6 +141,11 @@ def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
 def staff_access_changed(user_id: int) -> None:
     """Ask the user's open sockets to check their access again (role or membership changed)."""
     _send(staff_group(user_id), {"type": "access.changed"})
+
+
+def client_access_changed(client_id: int) -> None:
+    """Ask the sockets watching a client to check their access again (it moved agency)."""
+    _send(client_group(client_id), {"type": "access.changed"})
 
 
 def staff_session_ended(user_id: int, session_ref: str) -> None:

@@ -3,14 +3,18 @@ Auth signals (and password changes) → the recording service.
 
 Django sends these signals from every login path (the portal form, the test client,
 any future SSO view), so listening here is what makes capture complete. Staff sign-ins
-are not client events; for staff we only end live access (see live.py) when they sign
-out, lose their role or leave the agency.
+are not client events; for staff we only tell open sockets (see live.py) to check their
+access at once when it may have ended: a sign-out, a deleted session, a change of role,
+membership, account or password, or their client moving to another agency. Changes that
+send no signal are caught by the sockets' own periodic check (consumers.py).
 """
 
 import logging
 from functools import partial
 
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
@@ -27,7 +31,7 @@ from activitylog.services import (
     portal_sessions_end_for_password_change,
     session_ref_for,
 )
-from clients.models import ClientStatus, StaffMembership, User
+from clients.models import Client, ClientStatus, StaffMembership, User
 
 logger = logging.getLogger("activitylog")
 
@@ -61,6 +65,34 @@ def _staff_user_changed(sender, instance, update_fields=None, **kwargs) -> None:
     # Deactivation ends access. Every login saves last_login; that changes nothing.
     if instance.client_id is None and update_fields != frozenset({"last_login"}):
         transaction.on_commit(partial(live.staff_access_changed, instance.pk))
+
+
+@receiver(post_delete, sender=Session, dispatch_uid="activitylog.session_deleted")
+def _session_deleted(sender, instance, **kwargs) -> None:
+    # An admin ending someone's sessions, a flush after a failed auth-hash check, a
+    # deleted user. Expired sessions (clearsessions) are left to the sockets' own check.
+    if instance.expire_date <= timezone.now():
+        return
+    user_id = instance.get_decoded().get(SESSION_KEY)
+    if user_id is not None and str(user_id).isdigit():
+        session_ref = session_ref_for(instance.session_key)
+        transaction.on_commit(partial(live.staff_session_ended, int(user_id), session_ref))
+
+
+@receiver(pre_save, sender=Client, dispatch_uid="activitylog.client_move_noticed")
+def _notice_client_move(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    if raw or instance.pk is None or (update_fields is not None and "agency" not in update_fields):
+        return
+    stored = Client.objects.filter(pk=instance.pk).values_list("agency_id", flat=True).first()
+    instance._activitylog_moved = stored is not None and stored != instance.agency_id
+
+
+@receiver(post_save, sender=Client, dispatch_uid="activitylog.client_moved")
+def _client_moved(sender, instance, **kwargs) -> None:
+    if getattr(instance, "_activitylog_moved", False):
+        instance._activitylog_moved = False
+        # The old agency's open tabs must stop at once; each socket checks and closes.
+        transaction.on_commit(partial(live.client_access_changed, instance.pk))
 
 
 @receiver(pre_save, sender=User, dispatch_uid="activitylog.password_change_noticed")

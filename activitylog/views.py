@@ -2,6 +2,7 @@ from django.conf import settings
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from activitylog.access import EXPORT_ROLES, client_for_activity_log
@@ -33,9 +34,7 @@ def activity_tab(request, client_id: int):
     }
     htmx: HtmxDetails = request.htmx
     if not form.is_valid():
-        context["errors"] = [e for errors in form.errors.values() for e in errors]
-        part = ("#results" if htmx.target == "activity-results" else "#tab") if htmx else ""
-        return render(request, TEMPLATE + part, context, status=400)
+        return _filter_errors(request, context, form)
 
     cursor = form.cleaned_data["cursor"]
     tz = timezone.get_current_timezone()
@@ -59,3 +58,22 @@ def activity_tab(request, client_id: int):
             return render(request, TEMPLATE + "#results", context)
         return render(request, TEMPLATE + "#tab", context)
     return render(request, TEMPLATE, context)
+
+
+def _filter_errors(request, context: dict, form: ActivityFilterForm):
+    """
+    The tab with the form's errors shown inline above the (emptied) results.
+
+    422, which htmx is set to swap (base.html's htmx-config) and django-htmx's DEBUG
+    error page does not take over, so the old rows never stay under a filter that was
+    not applied. A tampered "Load older" link shows its error in the results, not in
+    the row where the link was.
+    """
+    context["errors"] = [e for errors in form.errors.values() for e in errors]
+    htmx: HtmxDetails = request.htmx
+    if not htmx:
+        return render(request, TEMPLATE, context, status=422)
+    if htmx.target == "client-tabs":
+        return render(request, TEMPLATE + "#tab", context, status=422)
+    response = render(request, TEMPLATE + "#results", context, status=422)
+    return reswap(retarget(response, "#activity-results"), "innerHTML")

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clients.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -204,6 +205,9 @@ SILENCED_SYSTEM_CHECKS = [
 # after an edit. Keep this key (or SECRET_KEY) stable and outside the database.
 ACTIVITYLOG_CHAIN_KEY = os.environ.get("ACTIVITYLOG_CHAIN_KEY", "")
 ACTIVITYLOG_PAGE_SIZE = 50
+# An open Activity Log socket checks its session and access again this often, so access
+# that ends by any path (even a raw SQL update) ends for open tabs within this time.
+ACTIVITYLOG_SOCKET_RECHECK_SECONDS = float(os.environ.get("ACTIVITYLOG_SOCKET_RECHECK_SECONDS", "20"))
 
 # A portal session ends after PORTAL_SESSION_IDLE_TIMEOUT seconds without a request, and
 # PORTAL_SESSION_MAX_AGE seconds after sign-in at the latest. Django's own session expiry

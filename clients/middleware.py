@@ -1,4 +1,5 @@
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 from activitylog.access import membership_of
 
@@ -19,3 +20,23 @@ class AgencyTimezoneMiddleware:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+
+
+class PrivatePagesMiddleware:
+    """
+    Pages for a signed-in user are never stored: `Cache-Control: private, no-store`.
+
+    They show clients' IPs and sign-in history. Without this, after signing out on a
+    shared computer, the browser's Back button shows them again from its cache. Views
+    that set their own Cache-Control (Django admin's never_cache) keep it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            patch_cache_control(response, private=True, no_store=True)
+        return response

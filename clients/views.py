@@ -26,7 +26,8 @@ def client_list(request):
     template = "clients/client_list.html" + ("#results" if request.htmx else "")
     if not form.is_valid():
         context["errors"] = [e for errors in form.errors.values() for e in errors]
-        return render(request, template, context, status=400)
+        # 422: htmx swaps it (base.html), so the error shows where the results were.
+        return render(request, template, context, status=422)
     clients = clients_for_agency(
         agency=request.membership.agency,
         q=form.cleaned_data["q"].strip(),

@@ -29,9 +29,10 @@ def manage_command(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "manage.py"), *args]
 
 
-def manage(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+def manage(*args: str, timeout: float = 60, env_extra: dict[str, str] | None = None,
+           **kwargs) -> subprocess.CompletedProcess:
     """Run `manage.py ARGS` to completion and capture its output as text."""
     return subprocess.run(
-        manage_command(*args), cwd=ROOT, env=manage_env(), capture_output=True, text=True,
-        timeout=timeout, **kwargs,
+        manage_command(*args), cwd=ROOT, env={**manage_env(), **(env_extra or {})}, capture_output=True,
+        text=True, timeout=timeout, **kwargs,
     )

@@ -186,18 +186,40 @@ def test_an_htmx_filter_change_returns_only_the_results(manager, acme):
         ("date_from=2026-05-02&date_to=2026-05-01", "must be on or before"),
     ],
 )
-def test_bad_input_is_a_clear_400(manager, acme, query, message):
-    for headers in ({}, HTMX, HTMX | {"HTTP_HX_TARGET": "activity-results"}):
+def test_bad_input_is_a_clear_422_shown_inline(manager, acme, query, message):
+    targets = ({}, HTMX, HTMX | {"HTTP_HX_TARGET": "activity-results"}, HTMX | {"HTTP_HX_TARGET": "load-older"})
+    for headers in targets:
         response = manager.get(url(acme, query), **headers)
-        assert response.status_code == 400, headers
-        assert message in response.content.decode(), headers
+        assert response.status_code == 422, headers
+        html = response.content.decode()
+        assert message in html, headers
+        assert 'class="alert error" role="alert"' in html, headers
+
+
+def test_an_htmx_filter_error_replaces_the_results_instead_of_leaving_the_old_rows(manager, acme):
+    from activitylog.services import auth_event_record
+
+    auth_event_record(user=acme.portal_user, event_type="login")
+    for target in ("activity-results", "load-older"):
+        response = manager.get(url(acme, "date_from=2026-05-02&date_to=2026-05-01"),
+                               **HTMX, HTTP_HX_TARGET=target)
+        html = response.content.decode()
+        # Into the results, whole: the error, and no rows of the filter that was not applied.
+        assert (response["HX-Retarget"], response["HX-Reswap"]) == ("#activity-results", "innerHTML")
+        assert "must be on or before" in html and 'class="event ' not in html
+
+
+def test_the_date_pickers_are_linked_so_from_cannot_pass_to(manager, acme):
+    html = manager.get(url(acme, "date_from=2026-05-02&date_to=2026-05-09")).content.decode()
+    assert re.search(r'name="date_from"[^>]*max="2026-05-09"', html)
+    assert re.search(r'name="date_to"[^>]*min="2026-05-02"', html)
 
 
 def test_a_cursor_signed_for_a_different_purpose_is_rejected(manager, acme):
     from django.core import signing
 
     forged = signing.dumps([0, 1], salt="something.else", compress=False)
-    assert manager.get(url(acme, f"cursor={forged}")).status_code == 400
+    assert manager.get(url(acme, f"cursor={forged}")).status_code == 422
 
 
 def test_a_cursor_with_the_wrong_shape_is_rejected(manager, acme):
@@ -205,11 +227,11 @@ def test_a_cursor_with_the_wrong_shape_is_rejected(manager, acme):
 
     for payload in (["x", 1], [1], [1.5, 2], [-5, 1], {"a": 1}, [True, 1]):
         token = signing.dumps(payload, salt="activitylog.cursor.v1", compress=False)
-        assert manager.get(url(acme, f"cursor={token}")).status_code == 400, payload
+        assert manager.get(url(acme, f"cursor={token}")).status_code == 422, payload
 
 
 def test_a_portal_user_of_another_client_is_not_a_valid_filter(manager, acme, globex):
-    assert manager.get(url(acme, f"user={globex.portal_user.pk}")).status_code == 400
+    assert manager.get(url(acme, f"user={globex.portal_user.pk}")).status_code == 422
 
 
 def test_a_cursor_round_trips_to_the_microsecond():

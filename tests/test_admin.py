@@ -107,6 +107,14 @@ def test_portal_users_cannot_open_admin(client, events, acme):
     assert client.get(CHANGELIST).status_code == 302
 
 
+def test_a_portal_account_with_superuser_flags_still_cannot_read_the_events(client, events, acme):
+    from clients.models import User
+
+    User.objects.filter(pk=acme.portal_user.pk).update(is_staff=True, is_superuser=True)
+    client.force_login(acme.portal_user)
+    assert client.get(CHANGELIST).status_code == 403
+
+
 def test_agencies_staff_and_clients_are_managed_in_admin(superuser, acme):
     for path in ("clients/agency/", "clients/client/", "clients/user/", "clients/staffmembership/"):
         assert superuser.get(f"/admin/{path}").status_code == 200, path

@@ -64,9 +64,9 @@ def test_an_htmx_search_returns_only_the_results(manager, acme):
 
 
 @pytest.mark.parametrize("query", ["status=deleted", "page=0", "page=abc", "q=" + "x" * 101])
-def test_bad_list_parameters_are_a_clear_400(manager, acme, query):
+def test_bad_list_parameters_are_a_clear_422_shown_inline(manager, acme, query):
     response = manager.get(f"/clients/?{query}")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert 'role="alert"' in response.content.decode()
 
 

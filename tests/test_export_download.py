@@ -80,7 +80,7 @@ async def test_super_admins_and_admins_download_their_clients_log_as_csv(async_c
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert re.fullmatch(rf'attachment; filename="activity-log-client-{acme.client.pk}-\d{{8}}-\d{{6}}\.csv"',
                         response["Content-Disposition"])
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     assert csv_ids(body) == [logged["late_on_9th"].pk, logged["logout_10th"].pk, logged["member_12th"].pk]
 
 

@@ -13,66 +13,15 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
-from django.test import Client as HttpClient
 
 from activitylog import consumers, live
 from activitylog.models import EventType
 from activitylog.services import auth_event_record
 from agencyhandy.asgi import application
 from tests.conftest import ALL_ROLES, LOG_ROLES
+from tests.sockets import WITHIN, Socket, _login, opened
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-QUIET = 0.3  # seconds to wait when asserting that nothing arrives
-
-
-def _login(user) -> HttpClient:
-    http = HttpClient()
-    http.force_login(user)
-    return http
-
-
-class Socket:
-    """A browser tab's websocket, signed in as `user` (or anonymous)."""
-
-    def __init__(self, client_id: int, http: HttpClient | None = None, query: str = "",
-                 origin: str = "http://testserver") -> None:
-        headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
-        if http is not None:
-            headers.append((b"cookie", f"sessionid={http.cookies['sessionid'].value}".encode()))
-        path = f"/ws/clients/{client_id}/activity/" + (f"?{query}" if query else "")
-        self.comm = WebsocketCommunicator(application, path, headers=headers)
-
-    async def open(self) -> bool:
-        connected, _ = await self.comm.connect()
-        return connected
-
-    async def close_code(self) -> int:
-        message = await self.comm.receive_output(timeout=2)
-        assert message["type"] == "websocket.close", message
-        return message["code"]
-
-    async def resync(self, after: int = 0) -> None:
-        await self.comm.send_to(text_data=json.dumps({"type": "resync", "after": after}))
-
-    async def rows(self) -> list[int]:
-        html = await self.comm.receive_from(timeout=2)
-        assert 'hx-swap-oob="afterbegin:#activity-rows"' in html
-        return [int(i) for i in re.findall(r'<tr id="event-(\d+)"', html)]
-
-    async def silent(self) -> bool:
-        return await self.comm.receive_nothing(timeout=QUIET)
-
-    async def disconnect(self) -> None:
-        await self.comm.disconnect()
-
-
-async def opened(client_id: int, user, query: str = "") -> Socket:
-    socket = Socket(client_id, await sync_to_async(_login)(user), query)
-    assert await socket.open()
-    assert await socket.silent(), "a refused socket would have been closed"
-    return socket
-
 
 record = database_sync_to_async(auth_event_record)
 
@@ -141,7 +90,7 @@ async def test_an_unknown_websocket_path_is_closed_with_4404(acme):
     comm = WebsocketCommunicator(application, "/ws/nothing/here/", headers=[(b"origin", b"http://testserver")])
     connected, _ = await comm.connect()
     assert connected
-    message = await comm.receive_output(timeout=2)
+    message = await comm.receive_output(timeout=WITHIN)
     assert (message["type"], message["code"]) == ("websocket.close", 4404)
 
 
@@ -175,7 +124,7 @@ async def test_other_clients_events_are_not_pushed(acme, globex):
 async def test_a_pushed_row_is_the_same_markup_as_the_page(acme):
     socket = await opened(acme.client.pk, acme.manager)
     event = await login_event(acme, ip="203.0.113.77")
-    html = await socket.comm.receive_from(timeout=2)
+    html = await socket.comm.receive_from(timeout=WITHIN)
     assert f'<tr id="event-{event.pk}" class="event event-login event-new"' in html
     assert "203.0.113.77" in html and "client@acme.test" in html
     assert '<time datetime="' in html
@@ -264,7 +213,7 @@ async def test_a_tab_that_missed_too_much_is_told_to_reload(acme, monkeypatch):
         await login_event(acme)
     socket = await opened(acme.client.pk, acme.manager)
     await socket.resync(after=0)
-    html = await socket.comm.receive_from(timeout=2)
+    html = await socket.comm.receive_from(timeout=WITHIN)
     assert 'id="activity-live-control"' in html and 'data-action="reload"' in html
     await socket.disconnect()
 
@@ -300,13 +249,17 @@ async def test_logging_out_closes_that_sessions_sockets(acme):
 
     await sync_to_async(http.post)("/logout/")
 
-    assert await socket.close_code() == 4403
+    # "Session ended": the browser tries again with its cookie, and that handshake refuses it.
+    assert await socket.close_code() == 4401
     assert await other_browser.silent()  # still signed in there
     await other_browser.disconnect()
 
 
-@pytest.mark.parametrize("change", ["employee", "remove", "other_agency", "deactivate"])
-async def test_losing_access_closes_open_sockets(acme, globex, change):
+@pytest.mark.parametrize(("change", "code"), [
+    ("employee", 4403), ("remove", 4403), ("other_agency", 4403),
+    ("deactivate", 4401),  # the session no longer signs anyone in
+])
+async def test_losing_access_closes_open_sockets(acme, globex, change, code):
     socket = await opened(acme.client.pk, acme.manager)
 
     def revoke():
@@ -324,7 +277,7 @@ async def test_losing_access_closes_open_sockets(acme, globex, change):
             acme.manager.save()
 
     await database_sync_to_async(revoke)()
-    assert await socket.close_code() == 4403
+    assert await socket.close_code() == code
 
 
 async def test_a_promotion_keeps_the_socket_open(acme):
@@ -391,6 +344,6 @@ async def test_a_resynced_expiry_row_names_the_login_it_closes_like_the_page(acm
                       reason=SessionEndReason.IDLE_TIMEOUT)
     socket = await opened(acme.client.pk, acme.manager)
     await socket.resync(after=0)
-    html = await socket.comm.receive_from(timeout=2)
+    html = await socket.comm.receive_from(timeout=WITHIN)
     assert f'Session from <a href="#event-{login.pk}">' in html
     await socket.disconnect()

@@ -27,7 +27,7 @@ from activitylog.services import (
 )
 from tests.conftest import CHROME_UA, PASSWORD, portal_login, portal_logout
 from tests.test_capture import _break_inserts
-from tests.test_live import opened
+from tests.sockets import WITHIN, opened
 
 
 def signed_in(email: str = "client@acme.test", **headers) -> Client:
@@ -333,7 +333,7 @@ async def test_an_expiry_recorded_by_the_command_reaches_an_open_tab_live(acme, 
 
     assert await database_sync_to_async(run_command)() == "Recorded 1 session expiries.\n"
 
-    html = await socket.comm.receive_from(timeout=2)
+    html = await socket.comm.receive_from(timeout=WITHIN)
     assert 'class="badge badge-session_expired">Session expired<' in html and "Idle timeout" in html
     # Recorded after the moment it carries: the row says when, not "just now".
     assert "just now" not in html and " ago<" in html

@@ -25,3 +25,17 @@ document.addEventListener("htmx:afterSwap", (event) => {
     if (selected) selected.focus();
   }
 });
+
+// The Activity Log's From and To dates bound each other, so From cannot pass To.
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!input.matches('input[type="date"][name="date_from"], input[type="date"][name="date_to"]')) return;
+  const { date_from: from, date_to: to } = input.form.elements;
+  to.min = from.value || from.min;
+  from.max = to.value || to.max;
+});
+
+// A date the browser itself refuses (typed past the other one) says why, where it is.
+document.addEventListener("htmx:validation:halted", (event) => {
+  event.target.reportValidity?.();
+});

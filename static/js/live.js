@@ -70,6 +70,13 @@
 
   document.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail.event.code;
+    if (code === 4401) {
+      // The session behind this socket ended or changed its key (a password change): open
+      // a new socket with the current cookie; its handshake lets us back in, or says 4403.
+      setState("reconnecting");
+      setTimeout(() => event.detail.socketWrapper.reconnect(), 0);
+      return;
+    }
     if (code >= 4000) {
       setState("stopped"); // the server ended access (4403) or refused the request (4400)
       return;
