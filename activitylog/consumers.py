@@ -23,6 +23,7 @@ that owned its client when it was recorded.
 import asyncio
 import json
 import logging
+import random
 from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
@@ -184,7 +185,9 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
 
     async def _recheck_access_periodically(self) -> None:
         while True:
-            await asyncio.sleep(settings.ACTIVITYLOG_SOCKET_RECHECK_SECONDS)
+            # Jittered, so that the tabs that reconnected together after a restart do not
+            # all query the database in the same instant, forever after.
+            await asyncio.sleep(settings.ACTIVITYLOG_SOCKET_RECHECK_SECONDS * random.uniform(0.8, 1.0))
             try:
                 if not await self._close_unless_still_allowed():
                     return
