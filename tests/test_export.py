@@ -248,27 +248,39 @@ def test_atomic_write_removes_its_temporary_file_on_keyboard_interrupt(tmp_path)
 
 
 def _started_export(target, tmp_path) -> tuple[subprocess.Popen, int]:
-    """Start a child export to `target` and return once its temporary file holds over 1 MB."""
+    """
+    Start a child export to `target` and stop it (SIGSTOP) once its temporary file holds
+    over 1 MB, so that however busy the machine, it is still halfway when the test acts.
+    The caller sends SIGCONT after acting. LARGE_EXPORT rows leave many megabytes to go:
+    more than a child can write in the moment between the size check and the stop.
+    """
     child = subprocess.Popen(
         manage_command("export_activity_log", "--output", str(target)),
         cwd=ROOT, env=manage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     partial_size = 0
-    deadline = time.monotonic() + 60
-    while partial_size < 1_000_000 and child.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline:
         partials = list(tmp_path.glob(f".{target.name}.*.partial"))
         partial_size = partials[0].stat().st_size if partials else 0
+        if partial_size >= 1_000_000:
+            child.send_signal(signal.SIGSTOP)
+            break
         time.sleep(0.005)
     return child, partial_size
 
 
+LARGE_EXPORT = 40_000  # rows of about 600 bytes: 24 MB of CSV
+
+
 @pytest.mark.django_db(transaction=True)  # the child process reads committed rows
 def test_ctrl_c_halfway_through_a_large_export_leaves_no_file(acme, tmp_path):
-    record_in_bulk(acme.portal_user, 15_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
+    record_in_bulk(acme.portal_user, LARGE_EXPORT, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
     target = tmp_path / "out.csv"
     # Wait until the export is under way: its temporary file holds well over the header.
     child, partial_size = _started_export(target, tmp_path)
     child.send_signal(signal.SIGINT)
+    child.send_signal(signal.SIGCONT)
     _, stderr = child.communicate(timeout=60)
 
     assert partial_size >= 1_000_000, "the export never got going"
@@ -281,7 +293,7 @@ def test_ctrl_c_halfway_through_a_large_export_leaves_no_file(acme, tmp_path):
 def test_a_database_failure_halfway_leaves_no_file_and_says_so(acme, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("needs a database server whose connection can be cut")
-    record_in_bulk(acme.portal_user, 15_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
+    record_in_bulk(acme.portal_user, LARGE_EXPORT, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
     target = tmp_path / "out.csv"
     child, partial_size = _started_export(target, tmp_path)
     with connection.cursor() as cursor:
@@ -292,6 +304,7 @@ def test_a_database_failure_halfway_leaves_no_file_and_says_so(acme, tmp_path):
         )
         # The child's export (and possibly the dying one of an earlier test).
         terminated = [ok for (ok,) in cursor.fetchall()]
+    child.send_signal(signal.SIGCONT)
     _, stderr = child.communicate(timeout=60)
 
     assert partial_size >= 1_000_000 and terminated and all(terminated)
