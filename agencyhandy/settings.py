@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # A database that cannot be reached is a branded 503 with Retry-After, not a 500.
+    "activitylog.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,13 +119,22 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool. Under ASGI, sync views share one thread per process, so a few
     # connections a process are plenty; raise DB_POOL_MAX_SIZE for management commands
     # that use threads.
+    #
+    # Both waits are short on purpose. A request that cannot get a connection answers a
+    # branded 503 with Retry-After (activitylog/unavailable.py) after DB_POOL_TIMEOUT
+    # seconds, instead of holding the visitor (and a server thread) for long and then
+    # failing anyway. connect_timeout bounds each attempt to open a connection: without
+    # it, a database host that accepts TCP but never answers (a hung server, a dropped
+    # route) holds the pool's connecting threads forever, and the pool cannot recover
+    # when the database comes back. libpq treats anything under 2 s as 2 s.
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"] = {
+        "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "2")),
         "pool": {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
             "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
-            "timeout": 10,
-        }
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "2")),
+        },
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
