@@ -65,3 +65,8 @@ def client_ip(meta: dict) -> str | None:
         if not any(parsed in net for net in trusted):
             break
     return str(address)
+
+
+def request_client_ip(request) -> str | None:
+    """The client's IP of a Django request; login throttling counts attempts by it too."""
+    return client_ip(request.META)

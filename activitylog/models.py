@@ -22,6 +22,9 @@ class FailureReason(models.TextChoices):
     ACCOUNT_INACTIVE = "account_inactive", "Portal account deactivated"
     CLIENT_ARCHIVED = "client_archived", "Client archived"
     CLIENT_INACTIVE = "client_inactive", "Client inactive"
+    # Recorded once, after the failure that reached the limit (clients/throttle.py); the
+    # attempts refused while it lasts are not recorded.
+    LOCKED_OUT = "locked_out", "Locked out after too many failures"
 
 
 class SessionEndReason(models.TextChoices):

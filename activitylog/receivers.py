@@ -7,11 +7,19 @@ are not client events; for staff we only tell open sockets (see live.py) to chec
 access at once when it may have ended: a sign-out, a deleted session, a change of role,
 membership, account or password, or their client moving to another agency. Changes that
 send no signal are caught by the sockets' own periodic check (consumers.py).
+
+Failed sign-ins are throttled (clients/throttle.py): the failure that reaches the limit
+is followed by one login_failed event with the reason "locked_out", and the attempts
+refused while the lockout lasts record nothing, so a flood cannot bury a client's log.
 """
 
 import logging
 from functools import partial
 
+# django-axes counts each failed sign-in in its own user_login_failed receiver. Importing
+# its signals here connects that receiver before ours (receivers run in the order they
+# were connected), so ours sees axes' verdict on the failure it is recording.
+import axes.signals  # noqa: F401
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.sessions.models import Session
@@ -32,6 +40,7 @@ from activitylog.services import (
     session_ref_for,
 )
 from clients.models import Client, ClientStatus, StaffMembership, User
+from clients.throttle import refused_while_locked_out
 
 logger = logging.getLogger("activitylog")
 
@@ -132,20 +141,27 @@ def _failure_reason(user: User) -> str:
 
 @receiver(user_login_failed, dispatch_uid="activitylog.login_failed")
 def _record_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    if request is not None and refused_while_locked_out(request):
+        return  # refused before its password was checked; the lockout is already recorded
     email = (credentials.get("username") or credentials.get("email") or "").strip()
     user = (
         User.objects.select_related("client").filter(email__iexact=email).first() if email else None
     )
-    if user is None:
-        # Nothing ties this attempt to a client. Keep it for ops, never in a client's log.
-        logger.warning(
-            "Failed login for unknown email %r from %s",
-            email[:254],
-            client_ip(request.META) if request is not None else "-",
-        )
+    # axes' receiver ran first: this failure may have been the last one allowed.
+    locked_out = getattr(request, "axes_locked_out", False)
+    ip = client_ip(request.META) if request is not None else "-"
+    if user is None or user.client_id is None:
+        # Nothing ties this attempt to a client (an unknown email), or it is staff: not a
+        # client event. Keep it for ops, never in a client's log.
+        if user is None:
+            logger.warning("Failed login for unknown email %r from %s", email[:254], ip)
+        if locked_out:
+            logger.warning("Sign-in locked out after repeated failures for %r from %s", email[:254], ip)
         return
-    if user.client_id is None:
-        return  # a staff account: not a client event
     auth_event_record_from_request(
         request=request, user=user, event_type=EventType.LOGIN_FAILED, reason=_failure_reason(user)
     )
+    if locked_out:
+        auth_event_record_from_request(
+            request=request, user=user, event_type=EventType.LOGIN_FAILED, reason=FailureReason.LOCKED_OUT
+        )

@@ -10,10 +10,12 @@ comes from the environment. The defaults are safe for the demo only:
     DEBUG            "1"/"true" to enable; default off
     ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
     TRUSTED_PROXIES  comma-separated IPs or CIDR ranges whose X-Forwarded-For is believed
+    LOGIN_FAILURE_LIMIT, LOGIN_COOLOFF_SECONDS  login throttling (README: "Login throttling")
     ACTIVITYLOG_CHAIN_KEY  HMAC key of the activity log hash chain (default: from SECRET_KEY)
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -61,9 +63,12 @@ INSTALLED_APPS = [
     "channels",
     "clients",
     "activitylog",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # A database that cannot be reached is a branded 503 with Retry-After, not a 500.
+    "activitylog.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -76,6 +81,8 @@ MIDDLEWARE = [
     "clients.middleware.AgencyTimezoneMiddleware",
     # After authentication; its response phase runs before the session is saved.
     "activitylog.middleware.PortalSessionMiddleware",
+    # Turns a locked-out sign-in into the lockout page (clients/throttle.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "agencyhandy.urls"
@@ -118,13 +125,22 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool. Under ASGI, sync views share one thread per process, so a few
     # connections a process are plenty; raise DB_POOL_MAX_SIZE for management commands
     # that use threads.
+    #
+    # Both waits are short on purpose. A request that cannot get a connection answers a
+    # branded 503 with Retry-After (activitylog/unavailable.py) after DB_POOL_TIMEOUT
+    # seconds, instead of holding the visitor (and a server thread) for long and then
+    # failing anyway. connect_timeout bounds each attempt to open a connection: without
+    # it, a database host that accepts TCP but never answers (a hung server, a dropped
+    # route) holds the pool's connecting threads forever, and the pool cannot recover
+    # when the database comes back. libpq treats anything under 2 s as 2 s.
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"] = {
+        "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "2")),
         "pool": {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
             "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),
-            "timeout": 10,
-        }
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "2")),
+        },
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -154,7 +170,11 @@ else:
 # Auth -----------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "clients.User"
-AUTHENTICATION_BACKENDS = ["clients.backends.EmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out account and IP is refused before any password is checked.
+    "clients.throttle.LoginThrottleBackend",
+    "clients.backends.EmailBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "clients:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -165,6 +185,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Login throttling (django-axes; clients/throttle.py) ---------------------------------
+#
+# After LOGIN_FAILURE_LIMIT failed sign-ins for one account from one IP, each within
+# LOGIN_COOLOFF_SECONDS of the one before, that account and IP are refused without their
+# password being checked until LOGIN_COOLOFF_SECONDS after the last failure. Counting by
+# account *and* IP means that someone guessing from elsewhere cannot lock a client out
+# of their own portal. A successful sign-in resets the count.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(seconds=int(os.environ.get("LOGIN_COOLOFF_SECONDS", str(15 * 60))))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_SECONDS must be at least 1.")
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Refused attempts are not counted and do not restart the cool-off: the lockout ends at a
+# known moment (the Retry-After we send), and a flood while locked out adds nothing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The account as the backend matches it (any case), and the IP the activity log records.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "clients.throttle.attempt_username"
+AXES_CLIENT_IP_CALLABLE = "activitylog.client_ip.request_client_ip"
+AXES_LOCKOUT_CALLABLE = "clients.throttle.lockout_response"
+# The client's activity log already records every portal sign-in; a second, unbounded
+# table of successful logins would only duplicate it.
+AXES_DISABLE_ACCESS_LOG = True
 
 # Internationalisation -----------------------------------------------------------------
 
@@ -226,5 +271,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        # axes logs every attempt at INFO (and its version at every start, commands too).
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -24,3 +24,6 @@ urlpatterns = [
     path("clients/", include("clients.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A database that cannot be reached from a middleware is a 503, not a 500 (see there).
+handler500 = "activitylog.unavailable.server_error"

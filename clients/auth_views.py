@@ -13,10 +13,9 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from activitylog.services import ActivityLogUnavailable
+from activitylog.unavailable import unavailable_response
 
 logger = logging.getLogger("activitylog")
-
-UNAVAILABLE = "activitylog/unavailable.html"
 
 
 class StaffAuthenticationForm(AuthenticationForm):
@@ -52,7 +51,7 @@ class _RecordedLoginView(LoginView):
             # login() stopped before the session was saved; make sure nothing of it stays.
             self.request.session.flush()
             self.request.user = AnonymousUser()
-            return render(self.request, UNAVAILABLE, {"action": "sign you in"}, status=503)
+            return unavailable_response(self.request, "sign you in")
 
 
 class StaffLoginView(_RecordedLoginView):
@@ -82,7 +81,7 @@ def _logout(request, then: str):
         auth_logout(request)
     except ActivityLogUnavailable:
         logger.exception("Logout refused: the activity log could not record it")
-        return render(request, UNAVAILABLE, {"action": "sign you out"}, status=503)
+        return unavailable_response(request, "sign you out")
     return redirect(then)
 
 

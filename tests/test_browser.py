@@ -172,6 +172,9 @@ def test_the_tabs_work_from_the_keyboard_and_switch_without_a_full_reload(browse
         page.click("button[type=submit]")
         expect(page.locator("#tab-overview")).to_have_attribute("aria-selected", "true")
         page.evaluate("window.__sameDocument = true")
+        # The tab is in the HTML before app.js (deferred) has run; a key pressed before
+        # then is lost. "load" comes after every deferred script.
+        page.wait_for_load_state("load")
 
         page.focus("#tab-overview")
         page.keyboard.press("ArrowRight")

@@ -1,12 +1,14 @@
 """simulate_portal_activity signs real portal users in and out through a running server."""
 
+import random
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from activitylog.models import AuthEvent, EventType
+from activitylog.management.commands.simulate_portal_activity import Command, _Browser
+from activitylog.models import AuthEvent, EventType, FailureReason
 from clients.management.commands.seed_demo import USER_AGENTS
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
@@ -35,6 +37,21 @@ def test_it_records_logins_and_logouts_through_the_login_pages(acme, globex):
     verify = StringIO()
     call_command("verify_activity_log", stdout=verify)
     assert "All chains intact" in verify.getvalue()
+
+
+class _AlwaysUnlucky(random.Random):
+    def random(self) -> float:
+        return 0.0  # every sign-in would use a wrong password, if the simulator let it
+
+
+def test_it_never_trips_the_login_throttle(acme):
+    browser, counts = _Browser("client@acme.test", USER_AGENTS[0]), {"login": 0, "logout": 0, "failed": 0}
+    with asgi_server() as url:
+        for _ in range(15):
+            Command(stdout=StringIO())._step(browser, url, PASSWORD, _AlwaysUnlucky(), counts)
+
+    assert counts == {"login": 5, "logout": 5, "failed": 5}
+    assert not AuthEvent.objects.filter(reason=FailureReason.LOCKED_OUT).exists()
 
 
 @pytest.mark.parametrize(

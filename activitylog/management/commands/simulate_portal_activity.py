@@ -25,6 +25,7 @@ class _Browser:
     user_agent: str
     jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
     signed_in: bool = False
+    failed_last: bool = False
 
     def __post_init__(self) -> None:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
@@ -107,12 +108,15 @@ class Command(BaseCommand):
             browser.signed_in = False
             outcome = "logout"
         else:
-            wrong = rng.random() < 0.1
+            # Never two wrong passwords in a row: the next sign-in succeeds and resets the
+            # count, so the simulation never trips the login throttle.
+            wrong = not browser.failed_last and rng.random() < 0.1
             _, page = browser.submit(
                 f"{base}/portal/login/", f"{base}/portal/login/",
                 {"username": browser.email, "password": "not-it" if wrong else password},
             )
             browser.signed_in = "Sign out" in page
+            browser.failed_last = not browser.signed_in
             outcome = "login" if browser.signed_in else "failed"
         counts[outcome] += 1
         self.stdout.write(f"  {outcome:<7} {browser.email}")

@@ -1,0 +1,83 @@
+"""
+When the database, or the activity log in it, cannot be reached: a branded 503 with
+Retry-After, quickly, on every page, never a 500.
+
+"Unavailable" means a connection that could not be had or was lost (OperationalError,
+InterfaceError: the pool's timeout, a refused or hung connection) or an event that could
+not be recorded (ActivityLogUnavailable: a sign-in must not happen unrecorded). Other
+database errors are bugs and stay 500s.
+
+Django turns an exception into a response in the layer that raised it, so two hooks:
+- `ServiceUnavailableMiddleware` catches them in views: the sign-in and sign-out views,
+  the auth backends and axes' counting, the log's signal receivers;
+- `server_error` (the project's handler500) catches them in other middleware: a
+  middleware that reads the session or the user before the view, or the session saved
+  after it. Like any handler500 it runs only with DEBUG off.
+
+The page is rendered without the request: its context processors read the session and
+the user, which is the database that just failed.
+"""
+
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
+from django.utils.deprecation import MiddlewareMixin
+from django.views.defaults import server_error as django_server_error
+
+from activitylog.services import ActivityLogUnavailable
+
+logger = logging.getLogger("activitylog")
+
+TEMPLATE = "activitylog/unavailable.html"
+# Matches the page's "try again in a minute".
+RETRY_AFTER_SECONDS = 60
+
+_ACTIONS = {"login": "sign you in", "logout": "sign you out"}
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError, ActivityLogUnavailable))
+
+
+def _url_name(request) -> str | None:
+    match = request.resolver_match
+    if match is None:  # raised before URL resolution, in a middleware
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return None
+    return match.url_name
+
+
+def unavailable_response(request, action: str | None = None) -> HttpResponse:
+    """The branded 503 with Retry-After; `action` defaults to what the URL was for."""
+    url_name = _url_name(request)
+    context = {
+        "action": action or _ACTIONS.get(url_name, "load this page"),
+        "sign_in_page": request.path if url_name == "login" else "",
+    }
+    response = HttpResponse(render_to_string(TEMPLATE, context), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class ServiceUnavailableMiddleware(MiddlewareMixin):
+    """A view that could not reach the database (or the log) answers the branded 503."""
+
+    def process_exception(self, request, exception):
+        if not is_unavailable(exception):
+            return None
+        logger.error("%s %s: service unavailable: %s", request.method, request.path, exception,
+                     exc_info=exception)
+        return unavailable_response(request)
+
+
+def server_error(request) -> HttpResponse:
+    """handler500: the branded 503 when the cause was unavailability, else Django's 500 page."""
+    if is_unavailable(sys.exc_info()[1]):
+        return unavailable_response(request)
+    return django_server_error(request)
