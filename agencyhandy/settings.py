@@ -9,6 +9,7 @@ comes from the environment. The defaults are safe for the demo only:
     SECRET_KEY       required unless DEBUG=1
     DEBUG            "1"/"true" to enable; default off
     ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
+    STATIC_ROOT      where `collectstatic` writes and the server reads static files (default var/static)
     TRUSTED_PROXIES  comma-separated IPs or CIDR ranges whose X-Forwarded-For is believed
     ACTIVITYLOG_CHAIN_KEY  HMAC key of the activity log hash chain (default: from SECRET_KEY)
 """
@@ -48,7 +49,10 @@ CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
-    # daphne first, so that runserver serves ASGI (HTTP and websockets) like production.
+    # ServeStatic's runserver wraps the next one down (daphne's) and turns off Django's own
+    # static view, so the demo serves /static/ through the same middleware as production.
+    "servestatic",
+    # daphne next, so that runserver serves ASGI (HTTP and websockets) like production.
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -65,6 +69,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files, before anything that reads the session or the database: the
+    # production command (`daphne agencyhandy.asgi:application`) serves them itself.
+    # The middleware, not ServeStatic's ASGI wrapper: it configures itself from these
+    # settings, reading the manifest in production and the finders with DEBUG on.
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,7 +185,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static"
+# `collectstatic` gives every file a content-hashed name and a gzipped copy, and
+# ServeStatic serves the hashed names with a one-year, immutable Cache-Control (a new
+# version is a new name) and other files for SERVESTATIC_MAX_AGE (60 s). With DEBUG on
+# (the demo) it serves the source files instead, unhashed, and needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Security -------------------------------------------------------------------------------
 

@@ -12,6 +12,13 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
+# In-process tests (the Django test client) render templates but never fetch static
+# files, so `{% static %}` uses the plain storage and needs no collectstatic first. The
+# server processes the browser tests start use the production storage, on files
+# collected once per test session (tests/servers.py): they serve what production serves.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+SERVESTATIC_USE_STATIC_ROOT = False  # nothing collected in-process, nothing to serve
+
 # Hashing passwords at full strength would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
