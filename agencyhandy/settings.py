@@ -6,6 +6,7 @@ comes from the environment. The defaults are safe for the demo only:
 
     DATABASE_URL     default: SQLite file var/db.sqlite3 (WAL mode)
     REDIS_URL        unset: in-memory channel layer (one process only)
+    REDIS_PREFIX     prefix of the channel layer's keys in Redis (default "agencyhandy")
     SECRET_KEY       required unless DEBUG=1
     DEBUG            "1"/"true" to enable; default off
     ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
@@ -152,7 +153,8 @@ if REDIS_URL:
                 # Rows older than this are stale for a live view: the resync covers them.
                 "expiry": 30,
                 "group_expiry": 86400,
-                "prefix": "agencyhandy",
+                # Deployments (or test runs) that share one Redis database keep apart by prefix.
+                "prefix": os.environ.get("REDIS_PREFIX") or "agencyhandy",
             },
         }
     }

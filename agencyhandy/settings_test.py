@@ -1,8 +1,11 @@
 """Settings for the test suite: production settings, plus what tests need over plain HTTP."""
 
 import os
+import uuid
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-django-checks-0123")
+# Test runs on one machine may share a Redis database: each keeps to its own keys.
+os.environ.setdefault("REDIS_PREFIX", f"agencyhandy-test-{uuid.uuid4().hex[:12]}")
 
 from agencyhandy.settings import *  # noqa: E402,F403
 
@@ -19,8 +22,11 @@ ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 SERVESTATIC_USE_STATIC_ROOT = False  # nothing collected in-process, nothing to serve
 
-# Hashing passwords at full strength would dominate the suite's run time.
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Hashing passwords at full strength would dominate the suite's run time, so users made
+# in-process get MD5. The server processes run the production settings, which check
+# PBKDF2 only (MD5 is no hash for real passwords), so tests that sign in through them
+# store a PBKDF2 hash (the `server_passwords` fixture), which this list can check too.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
 # The browser tests start real server processes that must share the test database, so
 # the SQLite test database is a file rather than in memory.

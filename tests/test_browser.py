@@ -1,7 +1,8 @@
 """
-End to end in real Chromium against real ASGI server processes: a manager's open tab
-shows a client's login and logout without a reload, also across two server processes
-that share the database and Redis.
+End to end in real Chromium against real server processes, started as a deployment
+runs them (tests/servers.py: daphne, production settings, DEBUG off, collected static
+files, Redis when reachable): a manager's open tab shows a client's login and logout
+without a reload, also across two server processes that share the database and Redis.
 
 Needs Debian's Chromium (`apt-get install chromium`). Without it these tests skip with
 that hint, except where REQUIRE_BROWSER=1 (CI), where they fail instead.
@@ -14,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.servers import ROOT, asgi_server, redis_available
+from tests.servers import ROOT, asgi_server, redis_available, server_redis
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -25,7 +26,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 LIVE_WITHIN_MS = 2000
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 
 def _unavailable(reason: str):
@@ -111,10 +111,9 @@ def test_a_clients_login_and_logout_appear_in_an_open_tab_without_a_reload(brows
 
 
 def test_a_login_on_one_server_process_appears_in_a_tab_on_another(browser, acme):
-    if not redis_available(REDIS_URL):
-        _unavailable(f"Redis is not reachable at {REDIS_URL}; two server processes need it")
-    with asgi_server(redis_url=REDIS_URL, log_path=_log("server-a")) as server_a, \
-         asgi_server(redis_url=REDIS_URL, log_path=_log("server-b")) as server_b:
+    if not redis_available():
+        _unavailable(f"Redis is not reachable at {server_redis()[0]}; two server processes need it")
+    with asgi_server(log_path=_log("server-a")) as server_a, asgi_server(log_path=_log("server-b")) as server_b:
         _login_and_logout_appear_live(browser, staff_url=server_b, portal_url=server_a, acme=acme, name="two-processes")
 
 

@@ -20,7 +20,7 @@ def simulate(*args) -> str:
     return out.getvalue()
 
 
-def test_it_records_logins_and_logouts_through_the_login_pages(acme, globex):
+def test_it_records_logins_and_logouts_through_the_login_pages(server_passwords, acme, globex):
     with asgi_server() as url:
         output = simulate("--server", url, "--agency", "acme", "--rate", "40", "--duration", "2",
                           "--password", PASSWORD, "--seed", "7")

@@ -1,0 +1,72 @@
+"""
+The production command, as a deployment runs it (tests/servers.py: daphne, production
+settings, DEBUG off, collected static files, Redis): what only shows on that path.
+"""
+
+import http.client
+import json
+import re
+import time
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.conftest import PASSWORD
+from tests.servers import HttpBrowser, asgi_server, collected_static, redis_available, server_redis
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
+
+ROW_ID = re.compile(r'<tr id="event-(\d+)"')
+# channels_redis waits for a message in blocking reads of 5 s; an idle socket must
+# outlive several of them.
+IDLE_SECONDS = 20
+ARRIVES_WITHIN = 5
+
+
+def _get(base_url: str, path: str, **headers: str) -> http.client.HTTPResponse:
+    host, port = base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.body = response.read()
+    conn.close()
+    return response
+
+
+def _open_tab(staff: HttpBrowser, client_id: int, *, origin: str | None = None, headers: dict | None = None):
+    """The Activity Log tab's websocket, as the browser opens it (no pings: browsers send none)."""
+    return connect(
+        f"{staff.websocket_base}/ws/clients/{client_id}/activity/",
+        origin=origin or staff.base_url,
+        additional_headers={"Cookie": f"sessionid={staff.cookie('sessionid')}", **(headers or {})},
+        ping_interval=None, proxy=None, open_timeout=10,
+    )
+
+
+def _rows(ws, *, within: float) -> list[int]:
+    return [int(i) for i in ROW_ID.findall(ws.recv(timeout=within))]
+
+
+# Static files ---------------------------------------------------------------------------
+
+
+def test_the_production_command_serves_hashed_gzipped_static_files_cached_for_a_year():
+    with asgi_server(redis=False) as url:
+        page = _get(url, "/login/").body.decode()
+        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page)
+        assert stylesheet, "the page links the hashed stylesheet"
+        manifest = json.loads((collected_static() / "staticfiles.json").read_text())["paths"]
+
+        for path in (stylesheet.group(1), "/static/" + manifest["js/live.js"],
+                     "/static/" + manifest["django_htmx/htmx-2.min.js"]):
+            response = _get(url, path, **{"Accept-Encoding": "gzip"})
+            assert response.status == 200, path
+            assert response.getheader("Content-Encoding") == "gzip", path
+            assert response.getheader("Cache-Control") == "max-age=315360000, public, immutable", path
+
+        # An unhashed name may change under the same URL: cached briefly, not for a year.
+        plain = _get(url, "/static/css/app.css")
+        assert plain.status == 200
+        assert plain.getheader("Cache-Control") == "max-age=60, public"
+        assert _get(url, "/static/css/nothing.css").status == 404
