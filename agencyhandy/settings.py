@@ -146,7 +146,20 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # A socket waits for its next message in a blocking Redis read of
+                        # 5 s (channels_redis' brpop_timeout), and redis-py's default
+                        # socket_timeout is 5 s too: the read timed out first and daphne
+                        # closed every idle socket with 1011 every 5 s. Reads get time to
+                        # spare; a Redis that stops answering still fails within 15 s.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                        # Dead connections (a Redis restart, a dropped NAT entry) are found by TCP.
+                        "socket_keepalive": True,
+                    }
+                ],
                 # A busy whale client's group can receive bursts; a slow socket that falls
                 # this far behind is resynced from the database on reconnect anyway.
                 "capacity": 1000,

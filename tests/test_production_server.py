@@ -70,3 +70,30 @@ def test_the_production_command_serves_hashed_gzipped_static_files_cached_for_a_
         assert plain.status == 200
         assert plain.getheader("Cache-Control") == "max-age=60, public"
         assert _get(url, "/static/css/nothing.css").status == 404
+
+
+# Idle sockets over Redis ----------------------------------------------------------------
+
+
+def test_an_idle_tab_stays_open_over_redis_and_still_receives_a_later_login(acme):
+    if not redis_available():
+        pytest.fail(f"Redis is not reachable at {server_redis()[0]}; this test is about Redis")
+    with asgi_server() as url:
+        staff = HttpBrowser(url)
+        staff.sign_in("manager@acme.test", PASSWORD)
+        with _open_tab(staff, acme.client.pk) as ws:
+            ws.send(json.dumps({"type": "resync", "after": 0}))
+            started = time.monotonic()
+            try:
+                frame = ws.recv(timeout=IDLE_SECONDS)
+            except TimeoutError:
+                pass  # nothing to send, and the socket stayed open: as it should
+            except ConnectionClosed as closed:
+                pytest.fail(f"The server closed the idle socket after {time.monotonic() - started:.1f} s "
+                            f"with code {closed.rcvd.code if closed.rcvd else None}")
+            else:
+                pytest.fail(f"An idle tab received {frame!r}")
+
+            portal = HttpBrowser(url)
+            portal.sign_in("client@acme.test", PASSWORD, login_path="/portal/login/")
+            assert len(_rows(ws, within=ARRIVES_WITHIN)) == 1
