@@ -16,11 +16,14 @@ CSRF_COOKIE_SECURE = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 
 # In-process tests (the Django test client) render templates but never fetch static
-# files, so `{% static %}` uses the plain storage and needs no collectstatic first. The
-# server processes the browser tests start use the production storage, on files
-# collected once per test session (tests/servers.py): they serve what production serves.
+# files, so `{% static %}` uses the plain storage and needs no collectstatic first, and
+# ServeStatic's middleware stays out: it is async-only, so under the sync test client
+# it would run every request through an event loop of its own, which production (an
+# async chain under daphne) never does. The server processes the browser tests start
+# use the production storage and middleware, on files collected once per test session
+# (tests/servers.py): they serve what production serves.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
-SERVESTATIC_USE_STATIC_ROOT = False  # nothing collected in-process, nothing to serve
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "servestatic.middleware.ServeStaticMiddleware"]  # noqa: F405
 
 # Hashing passwords at full strength would dominate the suite's run time, so users made
 # in-process get MD5. The server processes run the production settings, which check
