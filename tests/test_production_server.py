@@ -97,3 +97,58 @@ def test_an_idle_tab_stays_open_over_redis_and_still_receives_a_later_login(acme
             portal = HttpBrowser(url)
             portal.sign_in("client@acme.test", PASSWORD, login_path="/portal/login/")
             assert len(_rows(ws, within=ARRIVES_WITHIN)) == 1
+
+
+# The websocket Origin check -------------------------------------------------------------
+
+
+def _refused(open_socket) -> bool:
+    """True if the handshake is refused (HTTP 403); False if the socket opens."""
+    try:
+        ws = open_socket()
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403
+        return True
+    ws.close()
+    return False
+
+
+def _receives_the_row(ws, event_id: int) -> bool:
+    ws.send(json.dumps({"type": "resync", "after": 0}))
+    return _rows(ws, within=ARRIVES_WITHIN) == [event_id]
+
+
+def test_a_socket_opens_only_from_the_sites_own_scheme_host_and_port(acme):
+    from activitylog.services import auth_event_record
+
+    event = auth_event_record(user=acme.portal_user, event_type="login")
+    with asgi_server(redis=False) as url:
+        staff = HttpBrowser(url)
+        staff.sign_in("manager@acme.test", PASSWORD)
+        port = int(url.rsplit(":", 1)[1])
+        for origin in (
+            f"https://127.0.0.1:{port}",  # only the scheme differs
+            f"http://127.0.0.1:{port + 1}",  # only the port differs
+            f"http://localhost:{port}",  # only the host differs (and it is in ALLOWED_HOSTS)
+        ):
+            assert _refused(lambda origin=origin: _open_tab(staff, acme.client.pk, origin=origin)), origin
+        assert _refused(lambda: connect(f"{staff.websocket_base}/ws/clients/{acme.client.pk}/activity/", proxy=None,
+                                        additional_headers={"Cookie": f"sessionid={staff.cookie('sessionid')}"}))
+
+        with _open_tab(staff, acme.client.pk, origin=f"http://127.0.0.1:{port}") as ws:
+            assert _receives_the_row(ws, event.pk)
+
+
+def test_behind_a_tls_proxy_the_https_origin_opens_the_socket_and_the_http_one_does_not(acme):
+    """The proxy (played here by the client) terminates TLS and says so in X-Forwarded-Proto."""
+    from activitylog.services import auth_event_record
+
+    event = auth_event_record(user=acme.portal_user, event_type="login")
+    with asgi_server(redis=False, env={"TRUSTED_PROXIES": "127.0.0.1"}) as url:
+        staff = HttpBrowser(url)
+        staff.sign_in("manager@acme.test", PASSWORD)
+        host = url.removeprefix("http://")
+        proxied = {"X-Forwarded-Proto": "https"}
+        assert _refused(lambda: _open_tab(staff, acme.client.pk, origin=f"http://{host}", headers=proxied))
+        with _open_tab(staff, acme.client.pk, origin=f"https://{host}", headers=proxied) as ws:
+            assert _receives_the_row(ws, event.pk)
