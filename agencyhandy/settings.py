@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "csp",
     "channels",
     "clients",
     "activitylog",
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     # The middleware, not ServeStatic's ASGI wrapper: it configures itself from these
     # settings, reading the manifest in production and the finders with DEBUG on.
     "servestatic.middleware.ServeStaticMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -225,6 +227,22 @@ X_FRAME_OPTIONS = "DENY"
 if TRUSTED_PROXIES:
     # The TLS-terminating proxy tells us the original scheme.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy: scripts and styles come only from our own static files, never
+# inline (templates carry no <script> bodies, on* attributes or style attributes; htmx's
+# indicator styles are off, see base.html), so an injected tag or attribute cannot run.
+# 'self' covers the tab's websocket too: CSP matches ws:/wss: of the page's own host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SILENCED_SYSTEM_CHECKS = [
     # HSTS preload is a one-way door for the whole domain; opt in with SECURE_HSTS_PRELOAD.
     "security.W021",
