@@ -55,7 +55,7 @@ def main() -> int:
     try:
         recreate_database(database_url)
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
-        print(f"soak: cannot create the soak database at {database_url}: {exc}", file=sys.stderr)
+        print(f"soak: cannot create the soak database at {database_url}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
 
     import django

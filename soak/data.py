@@ -13,7 +13,7 @@ def recreate_database(url: str) -> None:
     """Drop the soak database if it exists and create it empty (the log's triggers refuse anything less)."""
     config = dj_database_url.parse(url)
     if config["ENGINE"] != "django.db.backends.postgresql":
-        raise SystemExit(f"SOAK_DATABASE_URL must be a postgres:// URL, not {url!r}")
+        raise ValueError("SOAK_DATABASE_URL must be a postgres:// URL")
     with psycopg.connect(
         host=config["HOST"] or "127.0.0.1", port=config["PORT"] or 5432, user=config["USER"],
         password=config["PASSWORD"] or None, dbname="postgres", autocommit=True, connect_timeout=5,
