@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test migrate seed bench bench-smoke
+.PHONY: install run test migrate seed bench bench-smoke soak
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,14 @@ bench: install
 
 bench-smoke: install
 	$(BENCH_SETTINGS) BENCH_DATABASE_URL=$(BENCH_SMOKE_DATABASE_URL) $(BIN)/python manage.py run_benchmarks --smoke $(BENCH_ARGS)
+
+# Soak (soak/__main__.py): two daphne processes on PostgreSQL and Redis, tabs left open for
+# SOAK_SECONDS through idle stretches and trickles of portal sign-ins; every event must
+# arrive exactly once and no socket may close. The soak database is dropped and rebuilt.
+SOAK_SECONDS ?= 600
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agencyhandy_soak
+SOAK_REDIS_URL ?= redis://127.0.0.1:6379/14
+
+soak: install
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_DATABASE_URL=$(SOAK_DATABASE_URL) SOAK_REDIS_URL=$(SOAK_REDIS_URL) \
+		$(BIN)/python -m soak

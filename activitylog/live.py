@@ -93,8 +93,8 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    # A thread that once served a loop keeps the mark after that loop is gone.
-    return loop if loop is not None and loop.is_running() else None
+    # asgiref never clears the mark: a thread whose loop has since closed keeps it.
+    return loop if loop is not None and not loop.is_closed() else None
 
 
 def _send(group: str, message: dict) -> None:

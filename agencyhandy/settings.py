@@ -6,9 +6,11 @@ comes from the environment. The defaults are safe for the demo only:
 
     DATABASE_URL     default: SQLite file var/db.sqlite3 (WAL mode)
     REDIS_URL        unset: in-memory channel layer (one process only)
+    REDIS_PREFIX     prefix of the channel layer's keys in Redis (default "agencyhandy")
     SECRET_KEY       required unless DEBUG=1
     DEBUG            "1"/"true" to enable; default off
     ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
+    STATIC_ROOT      where `collectstatic` writes and the server reads static files (default var/static)
     TRUSTED_PROXIES  comma-separated IPs or CIDR ranges whose X-Forwarded-For is believed
     LOGIN_FAILURE_LIMIT, LOGIN_COOLOFF_SECONDS  login throttling (README: "Login throttling")
     ACTIVITYLOG_CHAIN_KEY  HMAC key of the activity log hash chain (default: from SECRET_KEY)
@@ -50,7 +52,10 @@ CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
-    # daphne first, so that runserver serves ASGI (HTTP and websockets) like production.
+    # ServeStatic's runserver wraps the next one down (daphne's) and turns off Django's own
+    # static view, so the demo serves /static/ through the same middleware as production.
+    "servestatic",
+    # daphne next, so that runserver serves ASGI (HTTP and websockets) like production.
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,6 +65,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "csp",
     "channels",
     "clients",
     "activitylog",
@@ -70,6 +76,12 @@ MIDDLEWARE = [
     # A database that cannot be reached is a branded 503 with Retry-After, not a 500.
     "activitylog.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files, before anything that reads the session or the database: the
+    # production command (`daphne agencyhandy.asgi:application`) serves them itself.
+    # The middleware, not ServeStatic's ASGI wrapper: it configures itself from these
+    # settings, reading the manifest in production and the finders with DEBUG on.
+    "servestatic.middleware.ServeStaticMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -153,14 +165,28 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # A socket waits for its next message in a blocking Redis read of
+                        # 5 s (channels_redis' brpop_timeout), and redis-py's default
+                        # socket_timeout is 5 s too: the read timed out first and daphne
+                        # closed every idle socket with 1011 every 5 s. Reads get time to
+                        # spare; a Redis that stops answering still fails within 15 s.
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": 5,
+                        # Dead connections (a Redis restart, a dropped NAT entry) are found by TCP.
+                        "socket_keepalive": True,
+                    }
+                ],
                 # A busy whale client's group can receive bursts; a slow socket that falls
                 # this far behind is resynced from the database on reconnect anyway.
                 "capacity": 1000,
                 # Rows older than this are stale for a live view: the resync covers them.
                 "expiry": 30,
                 "group_expiry": 86400,
-                "prefix": "agencyhandy",
+                # Deployments (or test runs) that share one Redis database keep apart by prefix.
+                "prefix": os.environ.get("REDIS_PREFIX") or "agencyhandy",
             },
         }
     }
@@ -222,7 +248,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static"
+# `collectstatic` gives every file a content-hashed name and a gzipped copy, and
+# ServeStatic serves the hashed names with a one-year, immutable Cache-Control (a new
+# version is a new name) and other files for SERVESTATIC_MAX_AGE (60 s). With DEBUG on
+# (the demo) it serves the source files instead, unhashed, and needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Security -------------------------------------------------------------------------------
 
@@ -239,6 +273,22 @@ X_FRAME_OPTIONS = "DENY"
 if TRUSTED_PROXIES:
     # The TLS-terminating proxy tells us the original scheme.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy: scripts and styles come only from our own static files, never
+# inline (templates carry no <script> bodies, on* attributes or style attributes; htmx's
+# indicator styles are off, see base.html), so an injected tag or attribute cannot run.
+# 'self' covers the tab's websocket too: CSP matches ws:/wss: of the page's own host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SILENCED_SYSTEM_CHECKS = [
     # HSTS preload is a one-way door for the whole domain; opt in with SECURE_HSTS_PRELOAD.
     "security.W021",

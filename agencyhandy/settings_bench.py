@@ -29,4 +29,9 @@ CSRF_COOKIE_SECURE = False
 # Measurement #5 compares a login with and without recording; a slow hasher would hide
 # the difference under its own cost, so both sides use the same fast one.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The in-process client never fetches static files, and ServeStatic's middleware is
+# async-only: under that sync client it would run every request through an event loop
+# of its own, which production (an async chain under daphne) never does. The server
+# processes of measurement #6 run the production settings, middleware included.
+MIDDLEWARE = [m for m in MIDDLEWARE if m != "servestatic.middleware.ServeStaticMiddleware"]  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

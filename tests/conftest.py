@@ -6,8 +6,10 @@ Charlie-style rule: every permission test includes someone who must be refused.
 """
 
 from dataclasses import dataclass
+from functools import cache
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.db import connection
 
 from activitylog import db_guards
@@ -39,8 +41,40 @@ def _flushes_lift_append_only_triggers():
         yield
 
 
+class _StoredPassword:
+    """The hash fixture users get for PASSWORD: MD5 (the test settings' fast default) or PBKDF2."""
+
+    hash: str | None = None  # None: hash with the test settings' default
+
+
+@cache
+def production_password_hash() -> str:
+    # Full strength, computed once per session: every user who gets it shares one salt,
+    # which is fine for test accounts and keeps the suite fast.
+    return make_password(PASSWORD, hasher="pbkdf2_sha256")
+
+
+@pytest.fixture
+def server_passwords(monkeypatch):
+    """
+    Users made from here on store a PBKDF2 hash of PASSWORD, the hasher of the
+    production settings that server processes run (tests/servers.py): they cannot check
+    MD5. Request it before the people fixtures (first argument, or `usefixtures`).
+    Sign these users in through the servers only: an in-process login would rehash the
+    password with MD5, the test settings' preferred hasher.
+    """
+    monkeypatch.setattr(_StoredPassword, "hash", production_password_hash())
+
+
+def _store_password(user: User) -> User:
+    if _StoredPassword.hash is not None:
+        user.password = _StoredPassword.hash
+        user.save(update_fields=["password"])
+    return user
+
+
 def make_user(email: str, **fields) -> User:
-    return User.objects.create_user(email=email, password=PASSWORD, **fields)
+    return _store_password(User.objects.create_user(email=email, password=PASSWORD, **fields))
 
 
 def make_staff(email: str, agency: Agency, role: str) -> User:
@@ -95,7 +129,7 @@ def globex(db) -> AgencyPeople:
 @pytest.fixture
 def root(db) -> User:
     """A platform superuser: Django admin only, no agency."""
-    return User.objects.create_superuser(email="root@platform.test", password=PASSWORD)
+    return _store_password(User.objects.create_superuser(email="root@platform.test", password=PASSWORD))
 
 
 LOG_ROLES = [Role.SUPER_ADMIN, Role.ADMIN, Role.MANAGER]

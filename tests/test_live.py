@@ -87,7 +87,8 @@ async def test_an_unknown_client_is_refused_like_a_foreign_one(acme):
 
 
 async def test_an_unknown_websocket_path_is_closed_with_4404(acme):
-    comm = WebsocketCommunicator(application, "/ws/nothing/here/", headers=[(b"origin", b"http://testserver")])
+    comm = WebsocketCommunicator(application, "/ws/nothing/here/",
+                                 headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")])
     connected, _ = await comm.connect()
     assert connected
     message = await comm.receive_output(timeout=WITHIN)

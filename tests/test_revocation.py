@@ -7,7 +7,6 @@ Paths that send nothing (a raw `QuerySet.update()`, an expiry) are closed by the
 re-check, which these tests set short. Either way, the old agency never receives a row.
 """
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -24,7 +23,7 @@ from activitylog.services import auth_event_record
 from clients import db_guards
 from clients.models import Client, Role, StaffMembership, User
 from tests.conftest import PASSWORD, portal_login
-from tests.servers import redis_available
+from tests.servers import redis_available, server_redis
 from tests.sockets import WITHIN, Socket, _login, opened
 from tests.subprocesses import manage
 
@@ -32,7 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SESSION_ENDED = 4401  # the browser retries with its cookie; the handshake then decides
 FORBIDDEN = 4403
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 
 record = database_sync_to_async(auth_event_record)
 db = database_sync_to_async
@@ -259,12 +257,13 @@ def test_a_staff_and_portal_account_is_refused_by_every_page(client, acme, staff
 @pytest.fixture
 def redis_layer(settings):
     """The Redis channel layer in this process too, so another process can reach its sockets."""
-    if not redis_available(REDIS_URL):
-        pytest.fail(f"Redis is not reachable at {REDIS_URL}: publishes across processes need it")
+    url, prefix = server_redis()
+    if not redis_available():
+        pytest.fail(f"Redis is not reachable at {url}: publishes across processes need it")
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [REDIS_URL], "prefix": "agencyhandy"}}}
+                                           "CONFIG": {"hosts": [url], "prefix": prefix}}}
     channel_layers.backends.clear()
-    yield
+    yield {"REDIS_URL": url, "REDIS_PREFIX": prefix}
     channel_layers.backends.clear()
 
 
@@ -276,7 +275,7 @@ async def test_an_expiry_recorded_by_cron_always_reaches_an_open_tab(acme, redis
         await socket.rows()  # the login
         await db(lambda: PortalSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1)))()
 
-        result = await sync_to_async(manage)("record_session_expiries", env_extra={"REDIS_URL": REDIS_URL})
+        result = await sync_to_async(manage)("record_session_expiries", env_extra=redis_layer)
         assert result.returncode == 0, result.stderr
         html = await socket.comm.receive_from(timeout=WITHIN)
         assert "badge-session_expired" in html, f"attempt {attempt + 1}"

@@ -22,7 +22,7 @@ def simulate(*args) -> str:
     return out.getvalue()
 
 
-def test_it_records_logins_and_logouts_through_the_login_pages(acme, globex):
+def test_it_records_logins_and_logouts_through_the_login_pages(server_passwords, acme, globex):
     with asgi_server() as url:
         output = simulate("--server", url, "--agency", "acme", "--rate", "40", "--duration", "2",
                           "--password", PASSWORD, "--seed", "7")
@@ -44,7 +44,7 @@ class _AlwaysUnlucky(random.Random):
         return 0.0  # every sign-in would use a wrong password, if the simulator let it
 
 
-def test_it_never_trips_the_login_throttle(acme):
+def test_it_never_trips_the_login_throttle(server_passwords, acme):
     browser, counts = _Browser("client@acme.test", USER_AGENTS[0]), {"login": 0, "logout": 0, "failed": 0}
     with asgi_server() as url:
         for _ in range(15):

@@ -57,7 +57,7 @@ def deliveries(socket_counts: tuple[int, ...], *, events: int, interval: float, 
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = [
-            stack.enter_context(asgi_server(redis_url=settings.REDIS_URL, log_path=log_dir / f"bench-server-{n}.log"))
+            stack.enter_context(asgi_server(log_path=log_dir / f"bench-server-{n}.log"))
             for n in range(SERVER_PROCESSES)
         ]
         return [_delivery(urls, path, cookie, count, portal_user, events, interval) for count in socket_counts]
