@@ -5,9 +5,12 @@ clients with portal users in each, and a platform superuser.
 Charlie-style rule: every permission test includes someone who must be refused.
 """
 
+import os
 from dataclasses import dataclass
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from activitylog import db_guards
@@ -37,6 +40,20 @@ def _flushes_lift_append_only_triggers():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ops_class, "execute_sql_flush", execute_sql_flush)
         yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """
+    With DATABASE_APP_ROLE set on PostgreSQL (.ci/run sets it), the suite runs as the owner
+    role, which created and migrated the test database, and the app role gets the grants
+    of production (`grant_app_role`). Server and command child processes then connect as
+    the app role (tests/subprocesses.py), as the real ones do.
+    """
+    role = os.environ.get("DATABASE_APP_ROLE")
+    if role and connection.vendor == "postgresql":
+        with django_db_blocker.unblock():
+            call_command("grant_app_role", role, stdout=StringIO())
 
 
 def make_user(email: str, **fields) -> User:

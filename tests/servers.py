@@ -8,7 +8,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection
+from tests.subprocesses import app_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,15 +17,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_database_url() -> str:
-    """The URL of the database the tests are using right now (the test database)."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def redis_available(url: str) -> bool:
@@ -41,7 +32,9 @@ def redis_available(url: str) -> bool:
 def asgi_server(*, redis_url: str | None = None, log_path: Path | None = None, port: int | None = None):
     """Yield the base URL of a fresh server process; stop it afterwards."""
     port = port or free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agencyhandy.settings_test", "DATABASE_URL": test_database_url()}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agencyhandy.settings_test", "DATABASE_URL": app_database_url()}
+    # Explicit, not removed: manage.py would fill an unset DEBUG from a demo .env.
+    env["DEBUG"] = "0"
     env.pop("REDIS_URL", None)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests set it for themselves only
     if redis_url:
