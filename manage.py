@@ -15,6 +15,13 @@ def main() -> None:
     except ImproperlyConfigured as exc:
         # A missing or wrong setting is an operator's mistake: say what, without a traceback.
         sys.exit(f"Configuration error: {exc}")
+    except ModuleNotFoundError as exc:
+        # --settings (or DJANGO_SETTINGS_MODULE) naming a module that is not there.
+        module = os.environ.get("DJANGO_SETTINGS_MODULE", "")
+        if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise
+        print(f"CommandError: There is no settings module {module!r}.", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Give the app's PostgreSQL role exactly the privileges it needs; run as the owner after every migrate."""
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection
+from django.core.management.base import CommandError
+from django.db import connection
 
 from activitylog.db_roles import EVENT_TABLE, READ_ONLY_TABLES, NoSuchRole, UnsafeRoles, app_role_grant
+from agencyhandy.commands import Command as BaseCommand
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             raise CommandError("Database roles are PostgreSQL's; this database is " + connection.vendor + ".",
                                returncode=2)
-        if not role or "\x00" in role or len(role) > 63:
+        if not role or len(role) > 63:
             raise CommandError(f"{role!r} is not a PostgreSQL role name.", returncode=2)
         try:
             grants = app_role_grant(role)
@@ -32,8 +33,6 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=2) from None
         except UnsafeRoles as exc:
             raise CommandError(str(exc)) from None
-        except DatabaseError as exc:
-            raise CommandError(f"The database refused: {str(exc).strip().splitlines()[0]}") from None
         self.stdout.write(
             f"{role}: SELECT and INSERT only on {EVENT_TABLE}, SELECT only on {', '.join(READ_ONLY_TABLES)}; "
             f"SELECT, INSERT, UPDATE, DELETE on the other {grants.tables - 1 - len(READ_ONLY_TABLES)} tables; "
