@@ -3,10 +3,18 @@
 
 import os
 import sys
+from pathlib import Path
 
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agencyhandy.settings")
+    if os.environ["DJANGO_SETTINGS_MODULE"] == "agencyhandy.settings":
+        # The demo's .env (`make run` writes it): fills only what the environment leaves
+        # unset. Read here and nowhere else: daphne, the test settings and the benchmark
+        # settings never see it.
+        from dotenv import load_dotenv
+
+        load_dotenv(Path(__file__).resolve().parent / ".env", override=False)
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
