@@ -19,11 +19,21 @@ $(STAMP): requirements.lock
 
 install: $(STAMP)
 
-migrate: install
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+# The demo's settings: DEBUG=1 and a random SECRET_KEY. Written once and kept, so the demo's
+# sessions and its log's chain key (derived from SECRET_KEY) survive restarts. manage.py
+# reads it (python-dotenv; a variable set in the environment wins); daphne, the tests and
+# the benchmarks never do. Git-ignored; never for production.
+.env:
+	@umask 077 && key=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))') && test -n "$$key" && \
+		printf '# Demo only, written by make: never use in production.\nDEBUG=1\nSECRET_KEY=%s\n' "$$key" > .env.tmp && \
+		mv .env.tmp .env
+	@echo "Wrote .env: the demo's settings (DEBUG=1, a random SECRET_KEY)."
+
+migrate: install .env
+	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
-	DEBUG=1 $(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo
 
 run: seed
 	@echo
@@ -31,7 +41,7 @@ run: seed
 	@echo "  Portal: http://$(HOST):$(PORT)/portal/login/  client@acme.test  / demo-password"
 	@echo "  Admin:  http://$(HOST):$(PORT)/admin/         root@demo.test    / demo-password"
 	@echo
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

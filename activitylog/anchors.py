@@ -11,6 +11,7 @@ the anchors (kept elsewhere, written on a schedule) cannot hide a cut.
 
 import json
 import re
+import reprlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,10 +62,17 @@ def anchor_read(path: Path) -> Anchor:
         raise BadAnchor(f"Cannot read anchor file {path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BadAnchor(f"Anchor file {path} is not JSON ({exc.msg} at line {exc.lineno}).") from None
+    except (RecursionError, ValueError) as exc:
+        # Nested deeper than Python's stack, or a number of thousands of digits: not an
+        # anchor, and certainly not tampering.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
+        raise BadAnchor(f"Anchor file {path} is not an anchor ({reason}).") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BadAnchor(f"{path} is not an activity log anchor (no \"format\": \"{FORMAT}\").")
     if document.get("version") != VERSION:
-        raise BadAnchor(f"Anchor file {path} has version {document.get('version')!r}; this tool reads {VERSION}.")
+        raise BadAnchor(
+            f"Anchor file {path} has version {reprlib.repr(document.get('version'))}; this tool reads {VERSION}."
+        )
     chains = document.get("chains")
     if not isinstance(chains, dict):
         raise BadAnchor(f"Anchor file {path} has no \"chains\" object.")
@@ -77,9 +85,10 @@ def anchor_read(path: Path) -> Anchor:
             and isinstance(head, str) and _HASH.fullmatch(head)
         )
         if not valid:
-            raise BadAnchor(f"Anchor file {path} has a malformed entry for client {key!r}.")
+            raise BadAnchor(f"Anchor file {path} has a malformed entry for client {key[:40]!r}.")
         heads[int(key)] = (count, head)
-    return Anchor(written_at=str(document.get("written_at", "?")), heads=heads)
+    written_at = document.get("written_at")
+    return Anchor(written_at=written_at[:40] if isinstance(written_at, str) else "?", heads=heads)
 
 
 def anchor_problems(anchor: Anchor, *, heads: dict[int, tuple[int, str]], hashes_at: dict[int, str],

@@ -47,10 +47,17 @@ def atomic_write(path: Path) -> Iterator[TextIO]:
 def check_writable_path(path: Path) -> str:
     """Why `path` cannot be written as a new file, or "" if it can. For clear CLI errors."""
     path = Path(path)
-    if path.is_dir():
-        return f"{path} is a directory."
-    if not path.parent.is_dir():
-        return f"The directory {path.parent} does not exist."
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        return f"Cannot write to the directory {path.parent}."
+    try:
+        if path.is_dir():
+            return f"{path} is a directory."
+        if not path.parent.is_dir():
+            return f"The directory {path.parent} does not exist."
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return f"Cannot write to the directory {path.parent}."
+        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    except OSError as exc:  # a name too long, a loop of symbolic links...
+        return f"Cannot use {path}: {exc.strerror}."
+    # atomic_write's temporary file is the name with 18 more characters.
+    if len(os.fsencode(path.name)) + 18 > name_max:
+        return "The file name is too long."
     return ""

@@ -17,9 +17,16 @@ from functools import lru_cache
 from django.conf import settings
 
 GENESIS = "0" * 64
-CHAIN_VERSION = "v1"
 
-# The hashed fields, in order. Changing this list is a new CHAIN_VERSION.
+# The form new events are hashed in. v2 hashes the event's id too: exports de-duplicate by
+# id and resync orders by it, so an edited or swapped id must break the chain. v1 (events
+# written before ids were allocated ahead of the hash) is still verified as it was written.
+# The version is the first thing hashed, so a v2 row cannot be passed off as v1 without
+# breaking its hash.
+CHAIN_VERSION = 2
+
+# The hashed fields, in order, after the version tag (and, from v2, the event's id).
+# Changing this list is a new CHAIN_VERSION.
 HASHED_FIELDS = (
     "seq", "prev_hash", "agency_id", "client_id", "user_id", "email", "event_type",
     "occurred_at", "ip", "user_agent", "browser", "os", "session_ref", "reason",
@@ -47,18 +54,30 @@ def format_timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def canonical_row(values) -> bytes:
-    """The exact bytes that are hashed for one event, from its HASHED_FIELDS values in order."""
-    row = [CHAIN_VERSION, *values]
-    if not isinstance(row[8], str):  # occurred_at; a bulk reader may have formatted it already
-        row[8] = format_timestamp(row[8])
-    row[9] = "" if row[9] is None else str(row[9])  # ip
+class UnknownChainVersion(ValueError):
+    """A row claims a chain version this code does not know: it cannot verify."""
+
+
+def canonical_row(version: int, event_id: int, values) -> bytes:
+    """
+    The exact bytes that are hashed for one event: its version tag, its id (from v2), then
+    its HASHED_FIELDS values in order.
+    """
+    if version == 2:
+        row, at = ["v2", event_id, *values], 9
+    elif version == 1:
+        row, at = ["v1", *values], 8
+    else:
+        raise UnknownChainVersion(f"unknown chain version {version!r}")
+    if not isinstance(row[at], str):  # occurred_at; a bulk reader may have formatted it already
+        row[at] = format_timestamp(row[at])
+    row[at + 1] = "" if row[at + 1] is None else str(row[at + 1])  # ip
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def canonical_bytes(values: dict) -> bytes:
-    """The exact bytes that are hashed for one event, from a dict of HASHED_FIELDS."""
-    return canonical_row([values[name] for name in HASHED_FIELDS])
+    """The exact bytes that are hashed for one event, from a dict of chain_version, id and HASHED_FIELDS."""
+    return canonical_row(values["chain_version"], values["id"], [values[name] for name in HASHED_FIELDS])
 
 
 def event_hash(values: dict, key: bytes | None = None) -> str:
@@ -66,9 +85,12 @@ def event_hash(values: dict, key: bytes | None = None) -> str:
     return hmac.digest(key or chain_key(), canonical_bytes(values), "sha256").hex()
 
 
-# A row as ChainWalker reads it: id, hash, then HASHED_FIELDS in order.
-WALKED_COLUMNS = ("id", "hash", *HASHED_FIELDS)
-_SEQ, _PREV, _CLIENT = 2, 3, 5
+# A row as ChainWalker reads it: id, hash, chain version, then HASHED_FIELDS in order.
+WALKED_COLUMNS = ("id", "hash", "chain_version", *HASHED_FIELDS)
+_VERSION, _FIELDS = 2, 3
+_CLIENT = _FIELDS + HASHED_FIELDS.index("client_id")
+# What ChainWalker keeps of a row once its hash is checked: (id, hash, seq, prev_hash, contents ok).
+_SEQ, _PREV, _OK = 2, 3, 4
 # Rows that come before their turn wait, up to this many a client and in all; a client
 # whose rows are further out of order than that is set aside and checked again in `seq`
 # order. The limits keep memory bounded (a waiting row is about 300 bytes).
@@ -124,7 +146,7 @@ class ChainWalker:
         return [client for client, c in self._chains.items() if c.deferred]
 
     def feed(self, row: tuple) -> None:
-        client_id, seq = row[_CLIENT], row[_SEQ]
+        client_id, seq = row[_CLIENT], row[_FIELDS]
         chain = self._chains.get(client_id)
         if chain is None:
             chain = self._chains[client_id] = _Chain()
@@ -136,8 +158,12 @@ class ChainWalker:
             return
         # A row's own hash does not depend on order: check it now, and keep only what the
         # links need (id, hash, seq, prev_hash, contents ok) for a row that has to wait.
-        row = (row[0], row[1], seq, row[_PREV],
-               hmac.compare_digest(hmac.digest(self.key, canonical_row(row[2:]), "sha256").hex(), row[1]))
+        try:
+            canonical = canonical_row(row[_VERSION], row[0], row[_FIELDS:])
+        except UnknownChainVersion:
+            canonical = None  # an altered version column: the row cannot match its hash
+        ok = canonical is not None and hmac.compare_digest(hmac.digest(self.key, canonical, "sha256").hex(), row[1])
+        row = (row[0], row[1], seq, row[_FIELDS + 1], ok)
         if seq == chain.next_seq:
             self._check(client_id, chain, row)
             while not chain.broken and chain.next_seq in chain.pending:
@@ -174,8 +200,13 @@ class ChainWalker:
         if row[_PREV] != chain.prev_hash:
             self._break(client_id, chain, row, "does not link to the event before it (rows deleted, inserted or reordered)")
             return
-        if not row[4]:
-            self._break(client_id, chain, row, "its contents do not match its hash (the row was edited)")
+        if not row[_OK]:
+            self._break(client_id, chain, row, "its contents or id do not match its hash (the row was edited)")
+            return
+        if chain.prev_id is not None and row[0] <= chain.prev_id:
+            # Ids are allocated under the client's lock, so they grow along a chain. This also
+            # guards v1 rows, whose hash does not cover their id, against swapped ids.
+            self._break(client_id, chain, row, "its id is not after the id of the event before it (ids edited or swapped)")
             return
         chain.ordered += 1
         if self.checkpoints.get(client_id) == chain.ordered:

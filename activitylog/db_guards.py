@@ -2,8 +2,9 @@
 Database triggers that make the activity log append-only below the ORM.
 
 They stop a stray UPDATE, DELETE or (on PostgreSQL) TRUNCATE from any client, even one
-that bypasses Django. A database superuser can still drop them; the hash chain is what
-catches that. Migrations install them; the test suite lifts them only around its own
+that bypasses Django. The table's owner and database superusers can still disable or
+drop them, which is why the app connects as a role that owns nothing (db_roles.py); the
+hash chain catches what the owner changes. Migrations install them; the test suite lifts them only around its own
 table flushes (tests/conftest.py).
 """
 

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 
 
@@ -56,6 +56,32 @@ class AuthEventQuerySet(models.QuerySet):
         # maintains the hash chain.
         raise AppendOnlyError("bulk-created outside the recording service")
 
+    def allocate_ids(self, count: int = 1) -> list[int]:
+        """
+        Ids for `count` new events, in increasing order, taken before they are hashed: the
+        chain covers each event's id. Call it inside the transaction that inserts them,
+        under the client's lock, so that a client's ids grow along its chain.
+
+        PostgreSQL takes them from the table's own sequence, which concurrent appends (of
+        other clients) share safely. On SQLite the writer holds the database's write lock
+        from BEGIN IMMEDIATE to commit, so the next ids stay free until it inserts them;
+        like AUTOINCREMENT, an id is never reused, even one whose row is gone.
+        """
+        table = self.model._meta.db_table
+        with connections[self.db].cursor() as cursor:
+            if cursor.db.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+                )
+                return sorted(row[0] for row in cursor.fetchall())
+            cursor.execute(
+                "SELECT max(last) FROM (SELECT seq AS last FROM sqlite_sequence WHERE name = %s"
+                f" UNION ALL SELECT max(id) FROM {table})",
+                [table],
+            )
+            last = cursor.fetchone()[0] or 0
+        return list(range(last + 1, last + 1 + count))
+
 
 class AuthEvent(models.Model):
     """
@@ -93,6 +119,10 @@ class AuthEvent(models.Model):
         help_text="Why a login failed, or why a session ended without a logout.",
     )
     seq = models.PositiveBigIntegerField(help_text="Position in the client's chain, from 1.")
+    # The form the hash was computed in (activitylog/chain.py). The recording service writes
+    # the current one; the database default 1 is for the rows written before ids were
+    # hashed, and for a process still running that older code during a deploy.
+    chain_version = models.SmallIntegerField(db_default=1)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 

@@ -73,7 +73,10 @@ def auth_event_record(
                 .first()
             )
             seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
+            [event_id] = AuthEvent.objects.allocate_ids(1)  # before hashing: the chain covers ids
             event = AuthEvent(
+                id=event_id,
+                chain_version=chain.CHAIN_VERSION,
                 agency_id=agency_id,
                 client_id=user.client_id,
                 user_id=user.pk,

@@ -16,8 +16,8 @@ from activitylog.models import AuthEvent, EventType
 from activitylog.user_agent import browser_and_os
 
 _COLUMNS = (
-    "agency_id", "client_id", "user_id", "email", "event_type", "occurred_at", "ip", "user_agent",
-    "browser", "os", "session_ref", "reason", "seq", "prev_hash", "hash",
+    "id", "chain_version", "agency_id", "client_id", "user_id", "email", "event_type", "occurred_at", "ip",
+    "user_agent", "browser", "os", "session_ref", "reason", "seq", "prev_hash", "hash",
 )
 
 
@@ -30,9 +30,10 @@ def record_in_bulk(user, count: int, *, start: datetime, step: timedelta = timed
         head = AuthEvent.objects.filter(client_id=user.client_id).order_by("-seq").values_list("seq", "hash").first()
         seq, prev_hash = head if head else (0, chain.GENESIS)
         rows = []
-        for n in range(count):
+        for n, event_id in enumerate(AuthEvent.objects.allocate_ids(count)):
             seq += 1
             values = {
+                "id": event_id, "chain_version": chain.CHAIN_VERSION,
                 "agency_id": user.client.agency_id, "client_id": user.client_id, "user_id": user.pk,
                 "email": user.email, "event_type": EventType.LOGIN, "occurred_at": start + n * step,
                 "ip": ip, "user_agent": user_agent, "browser": browser, "os": os_name,

@@ -5,15 +5,32 @@ clients with portal users in each, and a platform superuser.
 Charlie-style rule: every permission test includes someone who must be refused.
 """
 
+import os
 from dataclasses import dataclass
 from functools import cache
+from io import StringIO
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.core.management import call_command
 from django.db import connection
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from activitylog import db_guards
 from clients.models import Agency, Client, ClientStatus, Role, StaffMembership, User
+
+# Property-based tests stay bounded by their number of examples. The deadline only reports
+# an example slower than 30 s: a tighter one turns a busy machine's slow first example
+# (hypothesis runs it again, faster) into a flake. Examples share the test's database, so
+# its function-scoped fixtures are fine. HYPOTHESIS_PROFILE=thorough searches far longer,
+# for a run by hand.
+hypothesis_settings.register_profile(
+    "suite", max_examples=60, deadline=30_000, print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("thorough", hypothesis_settings.get_profile("suite"), max_examples=2_000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 PASSWORD = "correct-horse-battery"
 CHROME_UA = (
@@ -39,6 +56,20 @@ def _flushes_lift_append_only_triggers():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ops_class, "execute_sql_flush", execute_sql_flush)
         yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """
+    With DATABASE_APP_ROLE set on PostgreSQL (.ci/run sets it), the suite runs as the owner
+    role, which created and migrated the test database, and the app role gets the grants
+    of production (`grant_app_role`). Server and command child processes then connect as
+    the app role (tests/subprocesses.py), as the real ones do.
+    """
+    role = os.environ.get("DATABASE_APP_ROLE")
+    if role and connection.vendor == "postgresql":
+        with django_db_blocker.unblock():
+            call_command("grant_app_role", role, stdout=StringIO())
 
 
 class _StoredPassword:

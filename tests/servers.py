@@ -32,6 +32,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from tests.subprocesses import app_database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 DAPHNE = Path(sys.executable).parent / "daphne"
 # The Redis the servers share when this process itself runs without one.
@@ -44,15 +46,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_database_url() -> str:
-    """The URL of the database the tests are using right now (the test database)."""
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def server_redis() -> tuple[str, str]:
@@ -92,7 +85,8 @@ def production_env(**extra: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         # Plain HTTP: no HTTPS redirect, cookies sent without TLS. Nothing else changes.
         SECURE_SSL_REDIRECT="0", SESSION_COOKIE_SECURE="0", CSRF_COOKIE_SECURE="0",
-        DATABASE_URL=test_database_url(),
+        # As the app's own role, when the suite has one (DATABASE_APP_ROLE; .ci/run).
+        DATABASE_URL=app_database_url(),
         STATIC_ROOT=str(collected_static()),
     )
     if settings.ACTIVITYLOG_CHAIN_KEY:

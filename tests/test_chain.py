@@ -6,13 +6,14 @@ as a database superuser could do. verify_activity_log names the first broken lin
 import hashlib
 import threading
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from activitylog import chain, db_guards
 from activitylog.models import AuthEvent, EventType
@@ -93,6 +94,7 @@ def test_an_inserted_event_is_caught(history, acme):
     last = history[-1]
     fake = {**{f: getattr(last, f) for f in ("agency_id", "client_id", "user_id", "email", "ip",
                                                "user_agent", "browser", "os", "reason")},
+            "id": last.pk + 1, "chain_version": chain.CHAIN_VERSION,
             "seq": last.seq + 1, "prev_hash": last.hash, "event_type": EventType.LOGOUT,
             "session_ref": "e" * 64, "occurred_at": last.occurred_at + timedelta(minutes=5)}
     # The attacker computes a plain SHA-256; without the chain key it cannot be right.
@@ -129,7 +131,7 @@ def test_reordered_events_are_caught(history):
 def test_a_rewritten_chain_with_recomputed_sha256_is_still_caught(history):
     """Recomputing every hash after an edit needs the HMAC key, which is not in the database."""
     rows = AuthEvent.objects.filter(client_id=history[0].client_id).order_by("seq")
-    values = list(rows.values("id", *chain.HASHED_FIELDS))
+    values = list(rows.values("id", "chain_version", *chain.HASHED_FIELDS))
     prev = chain.GENESIS
     with triggers_dropped() as cursor:
         for row in values:
@@ -294,3 +296,153 @@ def test_waiting_rows_are_bounded_across_all_clients(history, globex, monkeypatc
     assert walker._pending_total <= 2
     assert walker.deferred  # set aside, to be read again in order
     assert chains_verify().breaks == {}
+
+
+def test_an_edited_event_id_is_caught(history, acme):
+    """Exports de-duplicate by event id and resync orders by it, so an id is evidence too."""
+    head = history[-1]
+    new_id = head.pk + 1000  # still after every other id: only the hash can tell
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = %s", [new_id, head.pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"Client {acme.client.pk}" in output
+    assert f"event {new_id} (seq {head.seq})" in output
+
+
+def test_swapped_event_ids_are_caught(history, acme):
+    first, second = history[1], history[2]
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET id = -1 WHERE id = %s", [first.pk])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = %s", [first.pk, second.pk])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = -1", [second.pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"Client {acme.client.pk}" in output
+    assert f"event {second.pk} (seq {first.seq})" in output
+    assert "Tampering detected in 1 of 2 client chains" in output
+
+
+def test_ids_swapped_between_two_clients_are_caught(history, acme, globex):
+    globex_head = AuthEvent.objects.filter(client=globex.client).order_by("-seq").first()
+    acme_head = history[-1]
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET id = -1 WHERE id = %s", [acme_head.pk])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = %s", [acme_head.pk, globex_head.pk])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = -1", [globex_head.pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"Client {acme.client.pk} (Acme Client Co): broken at event {globex_head.pk}" in output
+    assert f"Client {globex.client.pk} (Globex Client Co): broken at event {acme_head.pk}" in output
+
+
+def test_a_row_passed_off_as_the_old_form_is_caught(history):
+    """Rows of the old form (v1) do not hash their id; relabelling a row v1 breaks its hash instead."""
+    head = history[-1]
+    with triggers_dropped() as cursor:
+        cursor.execute(
+            "UPDATE activitylog_authevent SET chain_version = 1, id = %s WHERE id = %s", [head.pk + 1000, head.pk]
+        )
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"event {head.pk + 1000} (seq {head.seq})" in output
+
+
+def test_an_unknown_chain_version_is_a_broken_link_not_a_crash(history):
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET chain_version = 9 WHERE id = %s", [history[2].pk])
+
+    code, output = verify()
+
+    assert code == 1
+    assert f"event {history[2].pk} (seq 3)" in output and "do not match its hash" in output
+
+
+GOLDEN_EVENT = {
+    "id": 99, "seq": 3, "prev_hash": "a" * 64, "agency_id": 1, "client_id": 2, "user_id": 5,
+    "email": "client@acme.test", "event_type": "login",
+    "occurred_at": datetime(2026, 3, 14, 15, 9, 26, 535897, tzinfo=UTC), "ip": "2001:db8::1",
+    "user_agent": 'Mozilla/5.0 "quoted" ü', "browser": "Chrome 131", "os": "Windows 10",
+    "session_ref": "b" * 64, "reason": "",
+}
+
+
+def test_events_of_the_old_form_keep_the_hash_the_previous_release_gave_them():
+    # Computed by the release before ids were hashed: an upgrade must not move a single v1 hash.
+    v1 = chain.event_hash({**GOLDEN_EVENT, "chain_version": 1}, key=b"golden-key")
+    assert v1 == "0ef8ffebb8c0db679c03e9ee8a8902d869c6b271dc83a778b6bd1fcb81ba7bfb"
+    assert chain.event_hash({**GOLDEN_EVENT, "chain_version": 1, "id": 100}, key=b"golden-key") == v1
+
+
+def test_events_of_the_current_form_hash_their_id():
+    v2 = chain.event_hash({**GOLDEN_EVENT, "chain_version": 2}, key=b"golden-key")
+    assert v2 == "3c676da220b868d37a80d334b91ab4182e4a341245ae2ca0c2f3c7acabf19956"
+    assert chain.event_hash({**GOLDEN_EVENT, "chain_version": 2, "id": 100}, key=b"golden-key") != v2
+
+
+def test_new_events_get_their_id_before_they_are_hashed(acme):
+    event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+    stored = AuthEvent.objects.values("id", "chain_version", *chain.HASHED_FIELDS).get(pk=event.pk)
+    assert stored["chain_version"] == chain.CHAIN_VERSION == 2
+    assert AuthEvent.objects.get(pk=event.pk).hash == chain.event_hash(stored)
+
+
+def _record_as_the_previous_release_did(user, count: int) -> None:
+    """Raw inserts of the release before 0004: the database picks the id, the hash is v1."""
+    head = AuthEvent.objects.filter(client_id=user.client_id).order_by("-seq").values_list("seq", "hash").first()
+    seq, prev_hash = head if head else (0, chain.GENESIS)
+    with connection.cursor() as cursor:
+        for n in range(count):
+            seq += 1
+            values = {
+                "chain_version": 1, "id": None, "seq": seq, "prev_hash": prev_hash,
+                "agency_id": user.client.agency_id, "client_id": user.client_id, "user_id": user.pk,
+                "email": user.email, "event_type": EventType.LOGIN_FAILED, "ip": "203.0.113.9",
+                "occurred_at": datetime(2026, 1, 1, 12, n, tzinfo=UTC), "user_agent": "", "browser": "",
+                "os": "", "session_ref": "", "reason": "bad_password",
+            }
+            prev_hash = chain.event_hash(values)
+            cursor.execute(
+                "INSERT INTO activitylog_authevent (agency_id, client_id, user_id, email, event_type, occurred_at,"
+                " ip, user_agent, browser, os, session_ref, reason, seq, prev_hash, hash)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, '', '', '', '', %s, %s, %s, %s)",
+                [values["agency_id"], values["client_id"], values["user_id"], values["email"], values["event_type"],
+                 values["occurred_at"], values["ip"], values["reason"], seq, values["prev_hash"], prev_hash],
+            )
+
+
+@pytest.mark.django_db(transaction=True)  # migrations run outside a transaction
+def test_an_upgrade_keeps_old_events_verifying_and_anchors_valid_and_old_ids_in_order(acme, tmp_path):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("activitylog", "0003_portal_sessions")])
+    try:
+        _record_as_the_previous_release_did(acme.portal_user, 3)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    anchor = tmp_path / "before.json"
+    assert verify("--write-anchor", str(anchor))[0] == 0
+
+    for _ in range(2):
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, reason="bad_password")
+
+    assert list(AuthEvent.objects.order_by("seq").values_list("chain_version", flat=True)) == [1, 1, 1, 2, 2]
+    code, output = verify("--anchor", str(anchor))
+    assert code == 0, output
+    # An old event's id is not hashed, but ids grow along a chain: swapping two is still seen.
+    first, second = AuthEvent.objects.order_by("seq").values_list("id", flat=True)[:2]
+    with triggers_dropped() as cursor:
+        cursor.execute("UPDATE activitylog_authevent SET id = -1 WHERE id = %s", [first])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = %s", [first, second])
+        cursor.execute("UPDATE activitylog_authevent SET id = %s WHERE id = -1", [second])
+    code, output = verify()
+    assert code == 1
+    assert f"event {first} (seq 2) (after event {second}): its id is not after the id of the event before it" in output

@@ -382,7 +382,7 @@ def test_the_chain_fields_are_exported_untouched(history):
     [record] = [json.loads(line) for line in run_export("--format", "jsonl", "--type", "login_failed").splitlines()]
     event = history[1]
     assert record["hash"] == event.hash == chain.event_hash(
-        {f: getattr(event, f) for f in chain.HASHED_FIELDS}
+        {f: getattr(event, f) for f in ("id", "chain_version", *chain.HASHED_FIELDS)}
     )
 
 

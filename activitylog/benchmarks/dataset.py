@@ -38,12 +38,12 @@ from activitylog.user_agent import browser_and_os
 from clients.management.commands.seed_demo import USER_AGENTS as DEMO_USER_AGENTS
 from clients.models import Client, User
 
-BUILDER_VERSION = 1  # bump when the generated data changes: old datasets are rebuilt
+BUILDER_VERSION = 2  # bump when the generated data changes: old datasets are rebuilt
 PASSWORD = "bench-password"
 EVENT_TABLE = "activitylog_authevent"
 COPY_COLUMNS = (
-    "agency_id", "client_id", "user_id", "email", "event_type", "occurred_at", "ip", "user_agent",
-    "browser", "os", "session_ref", "reason", "seq", "prev_hash", "hash",
+    "id", "chain_version", "agency_id", "client_id", "user_id", "email", "event_type", "occurred_at", "ip",
+    "user_agent", "browser", "os", "session_ref", "reason", "seq", "prev_hash", "hash",
 )
 WORKERS = 2  # this machine's cores; PostgreSQL's COPY backends share them
 WINDOWS_PER_STAGE = 40  # time slices per stage: rows reach the table roughly in time order
@@ -345,6 +345,7 @@ class ChainPlan:
     prev_hash: str
     start_us: int
     span_us: int
+    first_id: int = 0  # the id of the event at first_seq; the plan's ids follow its seqs
 
     def base_us(self, seq: int) -> float:
         return self.start_us + (seq - 0.5) * self.span_us / self.total
@@ -400,6 +401,7 @@ def load_stage(scale: Scale, sizes: list[int], stage_total: int, t_end: datetime
 
     info = conninfo()
     with psycopg.connect(info, autocommit=True) as conn:
+        _allocate_ids(conn, plans, count)
         structures = _drop_secondary_structures(conn)
         log(f"  dropped {len(structures)} indexes and constraints for the bulk load")
         ua_table = [(ua, *browser_and_os(ua)) for ua in USER_AGENTS]
@@ -417,6 +419,23 @@ def load_stage(scale: Scale, sizes: list[int], stage_total: int, t_end: datetime
         _restore_secondary_structures(conn, structures)
         log(f"  rebuilt indexes and constraints in {time.monotonic() - started:.0f} s")
     return count
+
+
+def _allocate_ids(conn: psycopg.Connection, plans: list[ChainPlan], count: int) -> None:
+    """
+    Give each plan a run of ids from the table's sequence, before its events are hashed
+    (the chain covers ids), so a client's ids grow along its chain as the recording
+    service's do. One block for the whole stage: the builder is the database's only
+    writer while it loads, so nothing takes an id between nextval and setval.
+    """
+    [(last,)] = conn.execute(
+        "SELECT setval(pg_get_serial_sequence(%s, 'id'), nextval(pg_get_serial_sequence(%s, 'id')) + %s - 1)",
+        [EVENT_TABLE, EVENT_TABLE, count],
+    ).fetchall()
+    next_id = last - count + 1
+    for plan in plans:
+        plan.first_id = next_id
+        next_id += plan.last_seq - plan.first_seq + 1
 
 
 def _drop_secondary_structures(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
@@ -522,7 +541,9 @@ class _ChainState:
                         self.pending = (user_id, email, ip, ua_index, session_ref)
             user_agent, browser, os_name = ua_table[ua_index]
             occurred_at = _EPOCH + timedelta(microseconds=micros)
+            event_id = plan.first_id + seq - plan.first_seq
             values = {
+                "id": event_id, "chain_version": chain.CHAIN_VERSION,
                 "seq": seq, "prev_hash": self.prev_hash, "agency_id": plan.agency_id,
                 "client_id": plan.client_id, "user_id": user_id, "email": email,
                 "event_type": event_type, "occurred_at": occurred_at, "ip": ip,
@@ -531,8 +552,8 @@ class _ChainState:
             }
             digest = chain.event_hash(values, key)
             out.append((micros, (
-                f"{plan.agency_id}\t{plan.client_id}\t{user_id}\t{email}\t{event_type}\t"
-                f"{occurred_at.isoformat()}\t{ip}\t{user_agent}\t{browser}\t{os_name}\t"
+                f"{event_id}\t{chain.CHAIN_VERSION}\t{plan.agency_id}\t{plan.client_id}\t{user_id}\t{email}\t"
+                f"{event_type}\t{occurred_at.isoformat()}\t{ip}\t{user_agent}\t{browser}\t{os_name}\t"
                 f"{session_ref}\t{reason}\t{seq}\t{self.prev_hash}\t{digest}\n"
             )))
             self.prev_hash = digest

@@ -5,7 +5,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DatabaseError
 from tqdm import tqdm
 
@@ -13,6 +13,8 @@ from activitylog import export
 from activitylog.atomic_file import atomic_write, check_writable_path
 from activitylog.models import EventType
 from activitylog.selectors import auth_events_for_export
+from agencyhandy.commands import Command as BaseCommand
+from agencyhandy.commands import database_id
 from clients.models import Agency, Client
 
 
@@ -33,7 +35,10 @@ def _parse_moment(option: str, value: str | None) -> datetime | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC
+        raise _usage_error(f"{option} {value!r} is out of range once converted to UTC.") from None
 
 
 def _parse_types(value: str | None) -> list[str]:
@@ -73,7 +78,7 @@ class Command(BaseCommand):
                             help="Default: csv.")
         parser.add_argument("--agency", action="append", metavar="SLUG", default=[],
                             help="Only this agency's events (may repeat).")
-        parser.add_argument("--client", action="append", type=int, metavar="ID", default=[],
+        parser.add_argument("--client", action="append", type=database_id, metavar="ID", default=[],
                             help="Only this client's events (may repeat).")
         parser.add_argument("--since", metavar="WHEN",
                             help="Events at or after WHEN: ISO 8601 date or date-time; no offset means UTC.")

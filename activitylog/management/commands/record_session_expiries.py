@@ -1,8 +1,9 @@
 """Log the end of every portal session that expired without a logout."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from activitylog.services import ActivityLogUnavailable, portal_sessions_expire_due
+from agencyhandy.commands import Command as BaseCommand
 
 
 class Command(BaseCommand):

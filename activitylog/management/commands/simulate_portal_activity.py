@@ -1,5 +1,6 @@
 """Sign demo portal users in and out of a running server, to watch the Activity Log fill up."""
 
+import http.client
 import http.cookiejar
 import random
 import re
@@ -9,12 +10,26 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from agencyhandy.commands import Command as BaseCommand
 from clients.management.commands.seed_demo import DEFAULT_PASSWORD, USER_AGENTS
 from clients.models import Agency, ClientStatus, User
 
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def server_url_is_valid(server: str) -> bool:
+    """An http(s) URL of a host and an optional port, nothing more: what --server takes."""
+    server = server.rstrip("/")
+    if not (server.isascii() and re.match(r"^https?://[^/\s?#]+$", server)):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(server)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:  # such as http://[::1 or http://host:99999
+        return False
+    return bool(parts.hostname)
 
 
 @dataclass
@@ -69,7 +84,7 @@ class Command(BaseCommand):
             raise CommandError("--rate must be above 0 and at most 50 a second.", returncode=2)
         if not 0 < duration <= 86_400:
             raise CommandError("--duration must be above 0 and at most 86400 seconds.", returncode=2)
-        if not re.match(r"^https?://[^/\s]+$", server.rstrip("/")):
+        if not server_url_is_valid(server):
             raise CommandError("--server must look like http://127.0.0.1:8000", returncode=2)
         found = Agency.objects.filter(slug=agency).first()
         if found is None:
@@ -94,8 +109,9 @@ class Command(BaseCommand):
                 started = time.monotonic()
                 self._step(rng.choice(browsers), base, password, rng, counts)
                 time.sleep(max(0.0, rng.expovariate(rate) - (time.monotonic() - started)))
-        except urllib.error.URLError as exc:
-            raise CommandError(f"Could not reach {base}: {exc.reason}. Is the server running (make run)?") from exc
+        except (OSError, http.client.HTTPException) as exc:  # URLError, a timeout, a dropped connection
+            reason = getattr(exc, "reason", None) or exc
+            raise CommandError(f"Could not reach {base}: {reason}. Is the server running (make run)?") from None
         except KeyboardInterrupt:
             self.stdout.write("Stopped.")
         self.stdout.write(self.style.SUCCESS(

@@ -2,24 +2,31 @@
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from activitylog.anchors import BadAnchor, anchor_problems, anchor_read, anchor_write
 from activitylog.atomic_file import check_writable_path
 from activitylog.verification import chains_verify
+from agencyhandy.commands import Command as BaseCommand
+from agencyhandy.commands import database_id
 from clients.models import Client
+
+# 1 means tampering and nothing else: a cron job raises the alarm on it.
+TAMPERING, BAD_ARGUMENTS, COULD_NOT_CHECK = 1, 2, 3
 
 
 class Command(BaseCommand):
     help = (
         "Verify the tamper-evident hash chains of the client activity log. Exits 0 when "
         "every chain is intact (and matches --anchor), 1 when any event was edited, "
-        "deleted, inserted or reordered, or cut from the end since the anchor, and 2 for "
-        "bad arguments or an unreadable anchor file."
+        "deleted, inserted or reordered, or cut from the end since the anchor, 2 for bad "
+        "arguments or an unreadable anchor file, 3 when the check could not run (the "
+        "database failed), and 130 on Ctrl-C."
     )
+    database_failure_returncode = COULD_NOT_CHECK
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--client", type=int, action="append", metavar="ID",
+        parser.add_argument("--client", type=database_id, action="append", metavar="ID",
                             help="Check only this client (may repeat).")
         parser.add_argument("--workers", type=int, choices=range(1, 17), metavar="N",
                             help="Processes to use on PostgreSQL (default: 2 for a large log, else 1).")
@@ -30,19 +37,33 @@ class Command(BaseCommand):
                             help="After a clean check, write every chain's head (event count and "
                                  "last hash) to FILE, atomically. Keep it outside the database.")
 
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except (CommandError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            # Whatever else goes wrong, exit 1 would be read as tampering: it is not.
+            if options.get("traceback"):
+                raise
+            raise CommandError(
+                f"The check could not run: {type(exc).__name__}: {str(exc)[:200]} (--traceback shows where).",
+                returncode=COULD_NOT_CHECK,
+            ) from None
+
     def handle(self, *args, client: list[int] | None = None, anchor: str | None = None,
                write_anchor: str | None = None, workers: int | None = None, **options) -> None:
         if client:
             known = set(Client.objects.filter(pk__in=client).values_list("pk", flat=True))
             unknown = sorted(set(client) - known)
             if unknown:
-                raise CommandError(f"No client with id {', '.join(map(str, unknown))}.", returncode=2)
+                raise CommandError(f"No client with id {', '.join(map(str, unknown))}.", returncode=BAD_ARGUMENTS)
         try:
             old_anchor = anchor_read(Path(anchor)) if anchor else None
         except BadAnchor as exc:
-            raise CommandError(str(exc), returncode=2) from None
+            raise CommandError(str(exc), returncode=BAD_ARGUMENTS) from None
         if write_anchor and (problem := check_writable_path(Path(write_anchor))):
-            raise CommandError(f"Cannot write --write-anchor {write_anchor}: {problem}", returncode=2)
+            raise CommandError(f"Cannot write --write-anchor {write_anchor}: {problem}", returncode=BAD_ARGUMENTS)
 
         report = chains_verify(
             client_ids=client, workers=workers,
@@ -72,4 +93,5 @@ class Command(BaseCommand):
         if write_anchor:
             self.stdout.write(f"No anchor written to {write_anchor}: the log failed verification.")
         affected = len(set(report.breaks) | set(cut))
-        raise CommandError(f"Tampering detected in {affected} of {max(clients, affected)} client chains.")
+        raise CommandError(f"Tampering detected in {affected} of {max(clients, affected)} client chains.",
+                           returncode=TAMPERING)

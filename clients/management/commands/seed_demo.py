@@ -4,12 +4,13 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from activitylog.models import AuthEvent, EventType, FailureReason, SessionEndReason
 from activitylog.services import auth_event_record
+from agencyhandy.commands import Command as BaseCommand
 from clients.models import Agency, Client, ClientStatus, Role, StaffMembership, User
 
 DEFAULT_PASSWORD = "demo-password"
