@@ -94,7 +94,7 @@ def test_the_app_role_cannot_change_empty_drop_or_unguard_the_log(acme, as_app, 
     assert _enabled_triggers() == set(TRIGGERS)
 
 
-def test_the_app_role_records_events_through_the_recording_service(acme, app_role):
+def test_the_app_role_records_events_through_the_recording_service(server_passwords, acme, app_role):
     now = timezone.now()
     PortalSession.objects.create(
         session_ref="a" * 64, user=acme.portal_user, started_at=now - timedelta(hours=2),

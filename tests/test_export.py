@@ -247,6 +247,10 @@ def test_atomic_write_removes_its_temporary_file_on_keyboard_interrupt(tmp_path)
     assert os.listdir(tmp_path) == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _started_export(target, tmp_path) -> tuple[subprocess.Popen, int]:
     """
     Start a child export to `target` and stop it (SIGSTOP) once its temporary file holds
@@ -257,6 +261,10 @@ def _started_export(target, tmp_path) -> tuple[subprocess.Popen, int]:
     child = subprocess.Popen(
         manage_command("export_activity_log", "--output", str(target)),
         cwd=ROOT, env=manage_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as a terminal delivers it. A suite started in the background by a
+        # non-interactive shell (`make test &`, nohup) hands its children SIGINT ignored,
+        # and Python then never turns it into KeyboardInterrupt.
+        preexec_fn=_default_sigint,
     )
     partial_size = 0
     deadline = time.monotonic() + 120
