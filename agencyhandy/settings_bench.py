@@ -34,4 +34,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # of its own, which production (an async chain under daphne) never does. The server
 # processes of measurement #6 run the production settings, middleware included.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "servestatic.middleware.ServeStaticMiddleware"]  # noqa: F405
+# For the same reason `{% static %}` uses the plain storage: the manifest storage needs a
+# `collectstatic` first, and a fresh checkout (CI's) has none.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
