@@ -43,6 +43,9 @@ class Socket:
     async def close_code(self) -> int:
         message = await self.comm.receive_output(timeout=WITHIN)
         assert message["type"] == "websocket.close", message
+        # As a browser answers a close: the consumer then ends by itself, instead of being
+        # left to the event loop's teardown to cancel (which once hung a run).
+        await self.comm.disconnect(code=message.get("code", 1000), timeout=WITHIN)
         return message["code"]
 
     async def resync(self, after: int = 0) -> None:
@@ -57,7 +60,7 @@ class Socket:
         return await self.comm.receive_nothing(timeout=QUIET)
 
     async def disconnect(self) -> None:
-        await self.comm.disconnect()
+        await self.comm.disconnect(timeout=WITHIN)
 
 
 async def opened(client_id: int, user, query: str = "") -> Socket:
