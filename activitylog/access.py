@@ -1,7 +1,15 @@
 """
-Who may read a client's activity log. The tab, its htmx partials, the websocket
-consumer, exports and the client pages all ask here and nowhere else.
+Every "may they?" of the activity log, and nowhere else: the tab and its htmx partials
+(`client_for_activity_log`), the export (`client_for_activity_export`), the websocket,
+at its handshake and for as long as it stays open (`socket_verdict`), Django admin
+(`may_inspect_every_log`), and the client pages' links and summary (`may_read_logs`,
+`may_export_logs`).
+
+Staff identity (who is staff, of which agency, in which role) belongs to the clients app
+(clients/staff.py); this module decides what each role may do with a log.
 """
+
+import enum
 
 from django.conf import settings
 from django.contrib import auth
@@ -12,30 +20,20 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
 from clients.models import Client, Role, StaffMembership
+from clients.staff import membership_of
 
 LOG_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN, Role.MANAGER})
 EXPORT_ROLES = frozenset({Role.SUPER_ADMIN, Role.ADMIN})
 
 
-def membership_of(user) -> StaffMembership | None:
-    """
-    The staff membership (with its agency) of `user`, or None for anyone else.
-
-    A portal user is never staff, even if a membership row exists for them (the database
-    refuses such rows, see clients/migrations/0002; this holds for rows from before it).
-    Cached on the user object, which lives for one request (or one websocket connection).
-    """
-    if user is None or not user.is_authenticated or not user.is_active or user.client_id is not None:
-        return None
-    if not hasattr(user, "_agency_membership"):
-        user._agency_membership = (
-            StaffMembership.objects.select_related("agency").filter(user_id=user.pk).first()
-        )
-    return user._agency_membership
-
-
-def role_may_view_log(membership: StaffMembership | None) -> bool:
+def may_read_logs(membership: StaffMembership | None) -> bool:
+    """Whether this staff role reads its agency's client activity logs."""
     return membership is not None and membership.role in LOG_ROLES
+
+
+def may_export_logs(membership: StaffMembership | None) -> bool:
+    """Whether this staff role downloads its agency's client activity logs as files."""
+    return membership is not None and membership.role in EXPORT_ROLES
 
 
 def client_for_activity_log(user, client_id: int) -> Client:
@@ -55,7 +53,7 @@ def client_for_activity_log(user, client_id: int) -> Client:
     )
     if client is None:
         raise Http404("No such client.")
-    if not role_may_view_log(membership):
+    if not may_read_logs(membership):
         raise PermissionDenied("Your role cannot see client activity logs.")
     return client
 
@@ -68,7 +66,7 @@ def client_for_activity_export(user, client_id: int) -> Client:
     PermissionDenied; everything else is decided as in client_for_activity_log.
     """
     client = client_for_activity_log(user, client_id)
-    if membership_of(user).role not in EXPORT_ROLES:
+    if not may_export_logs(membership_of(user)):
         raise PermissionDenied("Only Super Admins and Admins can export client activity logs.")
     return client
 
@@ -106,3 +104,25 @@ def user_of_session(session_key: str | None):
     stored_hash = session.get(auth.HASH_SESSION_KEY) or ""
     current = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
     return user if any(constant_time_compare(stored_hash, h) for h in current) else None
+
+
+class SocketVerdict(enum.Enum):
+    ALLOWED = "allowed"
+    SESSION_ENDED = "session ended"  # signed out, expired, password changed: sign in again
+    FORBIDDEN = "forbidden"  # still signed in, but may no longer read this client's log
+
+
+def socket_verdict(*, session_key: str | None, user_id: int, client_id: int, agency_id: int) -> SocketVerdict:
+    """
+    Whether an open Activity Log socket may go on: its session still signs in the same
+    user, who may still read the client's log, and the client is still in the agency
+    whose rows the socket was opened for. Fresh from the database each time.
+    """
+    user = user_of_session(session_key)
+    if user is None or user.pk != user_id:
+        return SocketVerdict.SESSION_ENDED
+    try:
+        client = client_for_activity_log(user, client_id)
+    except (PermissionDenied, Http404):
+        return SocketVerdict.FORBIDDEN
+    return SocketVerdict.ALLOWED if client.agency_id == agency_id else SocketVerdict.FORBIDDEN

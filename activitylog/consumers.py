@@ -36,7 +36,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from activitylog import live
-from activitylog.access import client_for_activity_log, user_of_session
+from activitylog import access
+from activitylog import access
+from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import EventFilters, auth_events_since, date_bounds
 from activitylog.services import session_ref_for
@@ -50,6 +52,12 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
 CLOSE_TRY_AGAIN_LATER = 1013
+
+_CLOSE_CODES = {
+    access.SocketVerdict.ALLOWED: None,
+    access.SocketVerdict.SESSION_ENDED: CLOSE_SESSION_ENDED,
+    access.SocketVerdict.FORBIDDEN: CLOSE_FORBIDDEN,
+}
 # A tab that missed more than this reloads its list instead of receiving the rows.
 RESYNC_LIMIT = 100
 MAX_MESSAGE_BYTES = 1024
@@ -174,14 +182,10 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
 
     def _close_code_if_not_allowed(self) -> int | None:
         """The handshake's check, again, from fresh rows: the session, then the user's access."""
-        user = user_of_session(self.session_key)
-        if user is None or user.pk != self.user_id:
-            return CLOSE_SESSION_ENDED
-        try:
-            client = client_for_activity_log(user, self.client_id)
-        except (PermissionDenied, Http404):
-            return CLOSE_FORBIDDEN
-        return None if client.agency_id == self.agency_id else CLOSE_FORBIDDEN
+        verdict = access.socket_verdict(
+            session_key=self.session_key, user_id=self.user_id, client_id=self.client_id, agency_id=self.agency_id
+        )
+        return _CLOSE_CODES[verdict]
 
     async def _recheck_access_periodically(self) -> None:
         while True:

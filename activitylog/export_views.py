@@ -18,7 +18,7 @@ from activitylog import export
 from activitylog.access import client_for_activity_export
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import auth_events_filtered
-from clients.decorators import staff_required
+from clients.staff import staff_required
 
 
 def _export_request(request, client_id: int):

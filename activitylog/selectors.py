@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.core import signing
-from django.db.models import BigIntegerField, Case, Count, DateTimeField, OuterRef, Q, Subquery, When
+from django.db.models import BigIntegerField, Case, Count, DateTimeField, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
+from activitylog.access import may_read_logs
 from activitylog.models import AuthEvent, EventType
-from clients.models import Client
+from clients.models import Client, StaffMembership
 
 _CURSOR_SALT = "activitylog.cursor.v1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -183,3 +184,24 @@ def auth_events_for_export(
     if event_types:
         events = events.filter(event_type__in=list(event_types))
     return events
+
+
+# What the clients pages show of the log ----------------------------------------------
+# The one edge from the clients app into this one (clients/views.py): the Clients list's
+# last-login column and the Overview tab's summary. Everything else depends one way.
+
+
+def clients_with_last_login(clients: QuerySet[Client]) -> QuerySet[Client]:
+    """`clients`, each annotated with `last_login`: the time of its newest portal login, or None."""
+    # One index probe per listed client on (client, event_type, occurred_at).
+    last_login = (
+        AuthEvent.objects.filter(client_id=OuterRef("pk"), event_type=EventType.LOGIN)
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    return clients.annotate(last_login=Subquery(last_login))
+
+
+def login_summary_for_staff(*, membership: StaffMembership, client: Client) -> LoginSummary | None:
+    """The Overview tab's login summary, or None for a role that may not read the log."""
+    return login_summary(client=client) if may_read_logs(membership) else None

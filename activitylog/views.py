@@ -5,11 +5,11 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from activitylog.access import EXPORT_ROLES, client_for_activity_log
+from activitylog.access import client_for_activity_log, may_export_logs
 from activitylog.forms import ActivityFilterForm
 from activitylog.rows import prepare_rows
 from activitylog.selectors import auth_events_page, login_summary
-from clients.decorators import staff_required
+from clients.staff import staff_required
 
 TEMPLATE = "activitylog/activity_tab.html"
 
@@ -30,7 +30,7 @@ def activity_tab(request, client_id: int):
         "active_tab": "activity",
         "form": form,
         "portal_users": client.portal_users.order_by("email"),
-        "can_export": request.membership.role in EXPORT_ROLES,
+        "can_export": may_export_logs(request.membership),
     }
     htmx: HtmxDetails = request.htmx
     if not form.is_valid():

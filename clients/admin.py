@@ -3,7 +3,6 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import ProtectedError
 from django.shortcuts import redirect
 
-from activitylog.models import AuthEvent
 from clients.models import Agency, Client, StaffMembership, User
 
 
@@ -63,7 +62,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         # Listing every protected event would render millions of rows for a busy client.
-        with_history = [c for c in objs if AuthEvent.objects.filter(client=c).exists()]
+        with_history = [c for c in objs if c.protected_history()]
         if with_history:
             protected = [f"The activity log of {c.name}. Archive the client instead." for c in with_history]
             return [], {}, set(), protected

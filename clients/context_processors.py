@@ -1,6 +1,6 @@
-from activitylog.access import membership_of, role_may_view_log
+from clients.staff import membership_of
 
 
 def staff(request) -> dict:
-    membership = membership_of(getattr(request, "user", None))
-    return {"membership": membership, "can_view_logs": role_may_view_log(membership)}
+    """`membership`: the signed-in staff member's agency and role, for the page header."""
+    return {"membership": membership_of(getattr(request, "user", None))}

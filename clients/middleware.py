@@ -1,7 +1,7 @@
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
-from activitylog.access import membership_of
+from clients.staff import membership_of
 
 
 class AgencyTimezoneMiddleware:

@@ -102,17 +102,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         if self.client_id and self.pk and StaffMembership.objects.filter(user=self).exists():
             raise ValidationError("A portal user cannot also be agency staff.")
 
-    @property
-    def is_portal_user(self) -> bool:
-        return self.client_id is not None
-
-    @property
-    def membership(self) -> "StaffMembership | None":
-        try:
-            return self.staff_membership
-        except StaffMembership.DoesNotExist:
-            return None
-
 
 class Role(models.TextChoices):
     SUPER_ADMIN = "super_admin", "Super Admin"
@@ -183,16 +172,28 @@ class Client(models.Model):
     def can_sign_in(self) -> bool:
         return not self.is_archived and self.status != ClientStatus.INACTIVE
 
-    def delete(self, *args, **kwargs):
-        # The activity log references the client with PROTECT; say so plainly instead of
-        # leaving it to a bare IntegrityError or a cascade that would lose history.
-        from activitylog.models import AuthEvent
+    def protected_history(self) -> list[models.QuerySet]:
+        """
+        The rows that keep this client from being deleted (its activity log's events): one
+        query per model that refers to clients with on_delete=PROTECT, each cut to one row.
 
-        history = AuthEvent.objects.filter(client=self)
-        if history.exists():
+        Asked before a delete, because Django's own check would load every protected row
+        (millions for a busy client) only to list them.
+        """
+        history = []
+        for relation in self._meta.related_objects:
+            if relation.on_delete is models.PROTECT:
+                rows = relation.related_model._base_manager.filter(**{relation.field.name: self})[:1]
+                if rows.exists():
+                    history.append(rows)
+        return history
+
+    def delete(self, *args, **kwargs):
+        # Say so plainly, instead of a cascade that would lose history or a bare error.
+        if history := self.protected_history():
             raise ProtectedError(
                 f"Client {self.name!r} has activity history and cannot be deleted. "
                 "Archive it instead; its log is kept for audit.",
-                set(history[:1]),
+                {row for rows in history for row in rows},
             )
         return super().delete(*args, **kwargs)

@@ -3,12 +3,12 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
-from activitylog.access import role_may_view_log
-from activitylog.selectors import login_summary
-from clients.decorators import staff_required
+# The one edge from this app into the activity log: its pages show facts from the log.
+from activitylog import selectors as activity_log
 from clients.forms import ClientSearchForm
 from clients.models import Client
 from clients.selectors import clients_for_agency
+from clients.staff import StaffHttpRequest, staff_required
 
 CLIENTS_PER_PAGE = 50
 
@@ -20,7 +20,7 @@ def home(request):
 
 @require_GET
 @staff_required
-def client_list(request):
+def client_list(request: StaffHttpRequest):
     form = ClientSearchForm(request.GET)
     context = {"form": form, "nav": "clients"}
     template = "clients/client_list.html" + ("#results" if request.htmx else "")
@@ -28,10 +28,12 @@ def client_list(request):
         context["errors"] = [e for errors in form.errors.values() for e in errors]
         # 422: htmx swaps it (base.html), so the error shows where the results were.
         return render(request, template, context, status=422)
-    clients = clients_for_agency(
-        agency=request.membership.agency,
-        q=form.cleaned_data["q"].strip(),
-        status=form.cleaned_data["status"],
+    clients = activity_log.clients_with_last_login(
+        clients_for_agency(
+            agency=request.membership.agency,
+            q=form.cleaned_data["q"].strip(),
+            status=form.cleaned_data["status"],
+        )
     )
     paginator = Paginator(clients, CLIENTS_PER_PAGE)
     number = form.cleaned_data["page"] or 1
@@ -46,7 +48,7 @@ def client_list(request):
 
 @require_GET
 @staff_required
-def client_detail(request, client_id: int):
+def client_detail(request: StaffHttpRequest, client_id: int):
     """Client Details, Overview tab: the profile and the client's portal users."""
     client = get_object_or_404(
         Client.objects.select_related("agency"), pk=client_id, agency=request.membership.agency
@@ -56,7 +58,7 @@ def client_detail(request, client_id: int):
         "active_tab": "overview",
         "nav": "clients",
         "portal_users": client.portal_users.order_by("email"),
-        "summary": login_summary(client=client) if role_may_view_log(request.membership) else None,
+        "summary": activity_log.login_summary_for_staff(membership=request.membership, client=client),
     }
     template = "clients/client_overview.html" + ("#tab" if request.htmx else "")
     return render(request, template, context)

@@ -1,12 +1,50 @@
+"""
+Agency staff: who is staff, in which agency and with which role, and the decorator that
+admits only them. The clients app owns staff identity; the activity log builds on it
+(activitylog/access.py decides which roles may read a log).
+"""
+
 from functools import wraps
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.shortcuts import redirect
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
-from activitylog.access import membership_of
+from clients.models import StaffMembership, User
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware."""
+
+    htmx: HtmxDetails
+
+
+class StaffHttpRequest(HtmxHttpRequest):
+    """A request admitted by `staff_required`: the user is staff of `membership.agency`."""
+
+    user: User
+    membership: StaffMembership
+
+
+def membership_of(user) -> StaffMembership | None:
+    """
+    The staff membership (with its agency) of `user`, or None for anyone else.
+
+    A portal user is never staff, even if a membership row exists for them (the database
+    refuses such rows, see clients/migrations/0002; this holds for rows from before it).
+    Cached on the user object, which lives for one request (or one websocket connection).
+    """
+    if user is None or not user.is_authenticated or not user.is_active or user.client_id is not None:
+        return None
+    if not hasattr(user, "_agency_membership"):
+        user._agency_membership = (
+            StaffMembership.objects.select_related("agency").filter(user_id=user.pk).first()
+        )
+    return user._agency_membership
 
 
 def _refuse_non_staff(request):
