@@ -18,8 +18,8 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from activitylog.atomic_file import atomic_write
 from activitylog.chain import format_timestamp
+from agencyhandy.lib.atomic_file import atomic_write
 
 FORMAT = "agencyhandy-activitylog-anchor"
 VERSION = 1

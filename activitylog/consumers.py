@@ -35,9 +35,7 @@ from django.http import Http404, QueryDict
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from activitylog import live
-from activitylog import access
-from activitylog import access
+from activitylog import access, live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import EventFilters, auth_events_since, date_bounds

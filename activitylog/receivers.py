@@ -29,9 +29,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from activitylog import live
-from activitylog.client_ip import client_ip
-from activitylog.models import EventType, FailureReason
 from activitylog.middleware import note_password_change, session_of_current_request
+from activitylog.models import EventType, FailureReason
 from activitylog.services import (
     auth_event_record_from_request,
     portal_session_logout,
@@ -39,6 +38,7 @@ from activitylog.services import (
     portal_sessions_end_for_password_change,
     session_ref_for,
 )
+from agencyhandy.lib.client_ip import client_ip
 from clients.models import Client, ClientStatus, StaffMembership, User
 from clients.throttle import refused_while_locked_out
 

@@ -12,13 +12,14 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from activitylog import chain, live
-from activitylog.client_ip import canonical_ip, client_ip
 from activitylog.models import REASONS_BY_EVENT_TYPE, AuthEvent, EventType, PortalSession, SessionEndReason
-from activitylog.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
+from agencyhandy.lib.client_ip import canonical_ip, client_ip
+from agencyhandy.lib.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
+from agencyhandy.unavailable import ServiceUnavailable
 from clients.models import Client, User
 
 
-class ActivityLogUnavailable(Exception):
+class ActivityLogUnavailable(ServiceUnavailable):
     """The event could not be written, so the action it records must not happen."""
 
 

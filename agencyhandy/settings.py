@@ -48,7 +48,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 
-# Proxies whose X-Forwarded-For header we believe (see activitylog/client_ip.py).
+# Proxies whose X-Forwarded-For header we believe (see agencyhandy/lib/client_ip.py).
 TRUSTED_PROXIES = _env_list("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
@@ -74,7 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # A database that cannot be reached is a branded 503 with Retry-After, not a 500.
-    "activitylog.unavailable.ServiceUnavailableMiddleware",
+    "agencyhandy.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files, before anything that reads the session or the database: the
     # production command (`daphne agencyhandy.asgi:application`) serves them itself.
@@ -140,7 +140,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # that use threads.
     #
     # Both waits are short on purpose. A request that cannot get a connection answers a
-    # branded 503 with Retry-After (activitylog/unavailable.py) after DB_POOL_TIMEOUT
+    # branded 503 with Retry-After (agencyhandy/unavailable.py) after DB_POOL_TIMEOUT
     # seconds, instead of holding the visitor (and a server thread) for long and then
     # failing anyway. connect_timeout bounds each attempt to open a connection: without
     # it, a database host that accepts TCP but never answers (a hung server, a dropped
@@ -232,7 +232,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The account as the backend matches it (any case), and the IP the activity log records.
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "clients.throttle.attempt_username"
-AXES_CLIENT_IP_CALLABLE = "activitylog.client_ip.request_client_ip"
+AXES_CLIENT_IP_CALLABLE = "agencyhandy.lib.client_ip.request_client_ip"
 AXES_LOCKOUT_CALLABLE = "clients.throttle.lockout_response"
 # The client's activity log already records every portal sign-in; a second, unbounded
 # table of successful logins would only duplicate it.

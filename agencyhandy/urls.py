@@ -26,4 +26,4 @@ urlpatterns = [
 ]
 
 # A database that cannot be reached from a middleware is a 503, not a 500 (see there).
-handler500 = "activitylog.unavailable.server_error"
+handler500 = "agencyhandy.unavailable.server_error"

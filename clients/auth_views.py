@@ -12,8 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from activitylog.services import ActivityLogUnavailable
-from activitylog.unavailable import unavailable_response
+from agencyhandy.unavailable import ServiceUnavailable, unavailable_response
 
 logger = logging.getLogger("activitylog")
 
@@ -39,14 +38,17 @@ class PortalAuthenticationForm(AuthenticationForm):
 
 
 class _RecordedLoginView(LoginView):
-    """Django's login view, failing closed when the activity log cannot record the login."""
+    """
+    Django's login view, failing closed when the login cannot be recorded: the activity
+    log's receiver (activitylog/receivers.py) raises ServiceUnavailable from login().
+    """
 
     redirect_authenticated_user = True
 
     def form_valid(self, form):
         try:
             return super().form_valid(form)
-        except ActivityLogUnavailable:
+        except ServiceUnavailable:
             logger.exception("Login refused: the activity log could not record it")
             # login() stopped before the session was saved; make sure nothing of it stays.
             self.request.session.flush()
@@ -79,7 +81,7 @@ class PortalLoginView(_RecordedLoginView):
 def _logout(request, then: str):
     try:
         auth_logout(request)
-    except ActivityLogUnavailable:
+    except ServiceUnavailable:
         logger.exception("Logout refused: the activity log could not record it")
         return unavailable_response(request, "sign you out")
     return redirect(then)

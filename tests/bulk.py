@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from activitylog import chain
 from activitylog.models import AuthEvent, EventType
-from activitylog.user_agent import browser_and_os
+from agencyhandy.lib.user_agent import browser_and_os
 
 _COLUMNS = (
     "id", "chain_version", "agency_id", "client_id", "user_id", "email", "event_type", "occurred_at", "ip",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from activitylog.client_ip import client_ip
 from activitylog.models import AuthEvent
+from agencyhandy.lib.client_ip import client_ip
 from tests.conftest import portal_login
 
 

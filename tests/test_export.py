@@ -25,9 +25,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from activitylog import chain, export
-from activitylog.atomic_file import atomic_write
 from activitylog.models import AuthEvent, EventType, FailureReason
 from activitylog.services import auth_event_record
+from agencyhandy.lib.atomic_file import atomic_write
 from tests.bulk import record_in_bulk
 from tests.conftest import CHROME_UA
 from tests.subprocesses import ROOT, manage, manage_command, manage_env

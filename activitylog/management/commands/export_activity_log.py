@@ -10,11 +10,11 @@ from django.db import DatabaseError
 from tqdm import tqdm
 
 from activitylog import export
-from activitylog.atomic_file import atomic_write, check_writable_path
 from activitylog.models import EventType
 from activitylog.selectors import auth_events_for_export
 from agencyhandy.commands import Command as BaseCommand
 from agencyhandy.commands import database_id
+from agencyhandy.lib.atomic_file import atomic_write, check_writable_path
 from clients.models import Agency, Client
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from activitylog.anchors import BadAnchor, anchor_problems, anchor_read, anchor_write
-from activitylog.atomic_file import check_writable_path
 from activitylog.verification import chains_verify
 from agencyhandy.commands import Command as BaseCommand
 from agencyhandy.commands import database_id
+from agencyhandy.lib.atomic_file import check_writable_path
 from clients.models import Client
 
 # 1 means tampering and nothing else: a cron job raises the alarm on it.

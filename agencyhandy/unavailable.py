@@ -3,9 +3,10 @@ When the database, or the activity log in it, cannot be reached: a branded 503 w
 Retry-After, quickly, on every page, never a 500.
 
 "Unavailable" means a connection that could not be had or was lost (OperationalError,
-InterfaceError: the pool's timeout, a refused or hung connection) or an event that could
-not be recorded (ActivityLogUnavailable: a sign-in must not happen unrecorded). Other
-database errors are bugs and stay 500s.
+InterfaceError: the pool's timeout, a refused or hung connection) or a ServiceUnavailable
+raised by the apps, such as an event that could not be recorded (the activity log's
+ActivityLogUnavailable: a sign-in must not happen unrecorded). Other database errors are
+bugs and stay 500s.
 
 Django turns an exception into a response in the layer that raised it, so two hooks:
 - `ServiceUnavailableMiddleware` catches them in views: the sign-in and sign-out views,
@@ -28,19 +29,21 @@ from django.urls import Resolver404, resolve
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import server_error as django_server_error
 
-from activitylog.services import ActivityLogUnavailable
-
 logger = logging.getLogger("activitylog")
 
-TEMPLATE = "activitylog/unavailable.html"
+TEMPLATE = "unavailable.html"
 # Matches the page's "try again in a minute".
 RETRY_AFTER_SECONDS = 60
 
 _ACTIONS = {"login": "sign you in", "logout": "sign you out"}
 
 
+class ServiceUnavailable(Exception):
+    """Something the request needs cannot be done right now; the user gets the 503, not a 500."""
+
+
 def is_unavailable(exc: BaseException | None) -> bool:
-    return isinstance(exc, (OperationalError, InterfaceError, ActivityLogUnavailable))
+    return isinstance(exc, (OperationalError, InterfaceError, ServiceUnavailable))
 
 
 def _url_name(request) -> str | None:
