@@ -22,6 +22,7 @@ urlpatterns = [
     path("logout/", auth_views.staff_logout, name="logout"),
     path("portal/", include(portal_patterns)),
     path("clients/", include("clients.urls")),
+    path("clients/<int:client_id>/activity/", include("activitylog.urls")),
     path("admin/", admin.site.urls),
 ]
 
