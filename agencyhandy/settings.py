@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "channels",
     "clients",
     "activitylog",
+    "demo",
     "axes",
 ]
 

@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activitylog.management.commands.simulate_portal_activity import server_url_is_valid
+from demo.management.commands.simulate_portal_activity import server_url_is_valid
 from activitylog.models import EventType
 from activitylog.services import auth_event_record
 from tests.subprocesses import manage, manage_command, manage_env

@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from activitylog.management.commands.simulate_portal_activity import _Browser
+from demo.management.commands.simulate_portal_activity import _Browser
 from activitylog.models import AuthEvent, EventType, PortalSession, SessionEndReason
 from activitylog.services import auth_event_record
 from tests.conftest import PASSWORD

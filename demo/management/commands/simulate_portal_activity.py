@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from django.core.management.base import CommandError
 
 from agencyhandy.commands import Command as BaseCommand
-from clients.management.commands.seed_demo import DEFAULT_PASSWORD, USER_AGENTS
 from clients.models import Agency, ClientStatus, User
+from demo.data import DEFAULT_PASSWORD, USER_AGENTS
 
 _CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
