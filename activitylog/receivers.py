@@ -29,15 +29,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from activitylog import live
-from activitylog.middleware import note_password_change, session_of_current_request
 from activitylog.models import EventType, FailureReason
-from activitylog.services import (
-    auth_event_record_from_request,
-    portal_session_logout,
-    portal_session_start,
-    portal_sessions_end_for_password_change,
-    session_ref_for,
-)
+from activitylog.services import auth_event_record_from_request, session_ref_for
+from activitylog.sessions import portal_session_logout, portal_session_start, portal_sessions_password_changed
 from agencyhandy.lib.client_ip import client_ip
 from clients.models import Client, ClientStatus, StaffMembership, User
 from clients.throttle import refused_while_locked_out
@@ -118,15 +112,10 @@ def _notice_password_change(sender, instance, raw=False, update_fields=None, **k
 
 @receiver(post_save, sender=User, dispatch_uid="activitylog.password_change")
 def _end_sessions_on_password_change(sender, instance, **kwargs) -> None:
-    if not getattr(instance, "_activitylog_password_changed", False):
-        return
-    instance._activitylog_password_changed = False
-    now = timezone.now()
-    # User.save() is atomic: if these cannot be recorded, the password does not change.
-    portal_sessions_end_for_password_change(
-        user=instance, keep_session_ref=session_of_current_request(instance.pk), at=now
-    )
-    note_password_change(instance.pk, now)
+    if getattr(instance, "_activitylog_password_changed", False):
+        instance._activitylog_password_changed = False
+        # User.save() is atomic: if these cannot be recorded, the password does not change.
+        portal_sessions_password_changed(user=instance)
 
 
 def _failure_reason(user: User) -> str:

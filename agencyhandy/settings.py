@@ -93,7 +93,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "clients.middleware.AgencyTimezoneMiddleware",
     # After authentication; its response phase runs before the session is saved.
-    "activitylog.middleware.PortalSessionMiddleware",
+    "activitylog.sessions.PortalSessionMiddleware",
     # Turns a locked-out sign-in into the lockout page (clients/throttle.py).
     "axes.middleware.AxesMiddleware",
 ]

@@ -18,16 +18,11 @@ from django.test import Client
 from django.utils import timezone
 
 from activitylog.models import AuthEvent, EventType, PortalSession, SessionEndReason
-from activitylog.services import (
-    ActivityLogUnavailable,
-    auth_event_record,
-    portal_session_refresh,
-    portal_sessions_expire_due,
-    session_ref_for,
-)
+from activitylog.services import ActivityLogUnavailable, auth_event_record, session_ref_for
+from activitylog.sessions import portal_session_refresh, portal_sessions_expire_due
 from tests.conftest import CHROME_UA, PASSWORD, portal_login, portal_logout
-from tests.test_capture import _break_inserts
 from tests.sockets import WITHIN, opened
+from tests.test_capture import _break_inserts
 
 
 def signed_in(email: str = "client@acme.test", **headers) -> Client:

@@ -2,7 +2,8 @@
 
 from django.core.management.base import CommandError
 
-from activitylog.services import ActivityLogUnavailable, portal_sessions_expire_due
+from activitylog.services import ActivityLogUnavailable
+from activitylog.sessions import portal_sessions_expire_due
 from agencyhandy.commands import Command as BaseCommand
 
 
