@@ -48,58 +48,60 @@ def auth_event_record(
     in time order. After commit the event is pushed to open Activity Log tabs.
     Raises ActivityLogUnavailable if the event cannot be stored.
     """
+    _check_event(user=user, event_type=event_type, reason=reason)
+    user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
+    browser, os_name = browser_and_os(user_agent)
+    event = AuthEvent(
+        client_id=user.client_id,
+        user_id=user.pk,
+        email=user.email,
+        event_type=event_type,
+        # "2001:DB8::1" is stored as "2001:db8::1"; hash what is stored.
+        ip=canonical_ip(ip) if ip is not None else None,
+        user_agent=user_agent,
+        browser=browser,
+        os=os_name,
+        session_ref=session_ref,
+        reason=reason,
+    )
+    try:
+        with transaction.atomic():
+            tz = _append_to_chain(event, occurred_at=occurred_at)
+            # Open tabs hear of it only once it is durable; a rolled-back login pushes nothing.
+            transaction.on_commit(lambda: live.auth_event_publish(event, tz))
+    except DatabaseError as exc:
+        raise ActivityLogUnavailable(f"Could not record {event_type} of {user.email}: {exc}") from exc
+    return event
+
+
+def _check_event(*, user: User, event_type: str, reason: str) -> None:
     if user.client_id is None:
         raise ValueError(f"{user} is not a portal user; only client events are logged.")
     if event_type not in EventType.values:
         raise ValueError(f"Unknown event type {event_type!r}.")
     if reason and reason not in REASONS_BY_EVENT_TYPE.get(event_type, ()):
         raise ValueError(f"{reason!r} is not a reason for a {event_type} event.")
-    if ip is not None:
-        ip = canonical_ip(ip)  # "2001:DB8::1" is stored as "2001:db8::1"; hash what is stored
-    user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
-    browser, os_name = browser_and_os(user_agent)
 
-    try:
-        with transaction.atomic():
-            agency_id, time_zone = (
-                Client.objects.select_for_update(no_key=True, of=("self",))
-                .values_list("agency_id", "agency__time_zone")
-                .get(pk=user.client_id)
-            )
-            head = (
-                AuthEvent.objects.filter(client_id=user.client_id)
-                .order_by("-seq")
-                .values_list("seq", "hash")
-                .first()
-            )
-            seq, prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
-            [event_id] = AuthEvent.objects.allocate_ids(1)  # before hashing: the chain covers ids
-            event = AuthEvent(
-                id=event_id,
-                chain_version=chain.CHAIN_VERSION,
-                agency_id=agency_id,
-                client_id=user.client_id,
-                user_id=user.pk,
-                email=user.email,
-                event_type=event_type,
-                occurred_at=occurred_at or timezone.now(),
-                ip=ip,
-                user_agent=user_agent,
-                browser=browser,
-                os=os_name,
-                session_ref=session_ref,
-                reason=reason,
-                seq=seq,
-                prev_hash=prev_hash,
-            )
-            event.hash = chain.event_hash(event.__dict__)
-            event.save()
-            # Open tabs hear of it only once it is durable; a rolled-back login pushes nothing.
-            tz = zoneinfo.ZoneInfo(time_zone)
-            transaction.on_commit(lambda: live.auth_event_publish(event, tz))
-    except DatabaseError as exc:
-        raise ActivityLogUnavailable(f"Could not record {event_type} of {user.email}: {exc}") from exc
-    return event
+
+def _append_to_chain(event: AuthEvent, *, occurred_at: datetime | None) -> zoneinfo.ZoneInfo:
+    """
+    Under the client's lock: link `event` after the head of its client's chain, hash it
+    and insert it. Returns the agency's time zone, for the live row.
+    """
+    agency_id, time_zone = (
+        Client.objects.select_for_update(no_key=True, of=("self",))
+        .values_list("agency_id", "agency__time_zone")
+        .get(pk=event.client_id)
+    )
+    head = AuthEvent.objects.filter(client_id=event.client_id).order_by("-seq").values_list("seq", "hash").first()
+    event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
+    [event.id] = AuthEvent.objects.allocate_ids(1)  # before hashing: the chain covers ids
+    event.agency_id = agency_id
+    event.chain_version = chain.CHAIN_VERSION
+    event.occurred_at = occurred_at or timezone.now()
+    event.hash = chain.event_hash(event.__dict__)
+    event.save()
+    return zoneinfo.ZoneInfo(time_zone)
 
 
 def auth_event_record_from_request(
