@@ -31,7 +31,12 @@ from django.utils import timezone
 from activitylog import live
 from activitylog.models import EventType, FailureReason
 from activitylog.services import auth_event_record_from_request, session_ref_for
-from activitylog.sessions import portal_session_logout, portal_session_start, portal_sessions_password_changed
+from activitylog.sessions import (
+    is_portal_session,
+    portal_session_logout,
+    portal_session_start,
+    portal_sessions_password_changed,
+)
 from agencyhandy.lib.client_ip import client_ip
 from clients.models import Client, ClientStatus, StaffMembership, User
 from clients.throttle import refused_while_locked_out
@@ -48,13 +53,9 @@ def _record_login(sender, request, user, **kwargs) -> None:
 
 @receiver(user_logged_out, dispatch_uid="activitylog.logout")
 def _record_logout(sender, request, user, **kwargs) -> None:
-    if user is None:
-        return
-    if user.client_id is not None:
+    # A staff sign-out deletes its session, and that deletion tells its sockets (below).
+    if user is not None and user.client_id is not None:
         portal_session_logout(request=request, user=user)
-    else:
-        session = getattr(request, "session", None)
-        live.staff_session_ended(user.pk, session_ref_for(session.session_key if session else None))
 
 
 @receiver(post_save, sender=StaffMembership, dispatch_uid="activitylog.membership_saved")
@@ -72,11 +73,15 @@ def _staff_user_changed(sender, instance, update_fields=None, **kwargs) -> None:
 
 @receiver(post_delete, sender=Session, dispatch_uid="activitylog.session_deleted")
 def _session_deleted(sender, instance, **kwargs) -> None:
-    # An admin ending someone's sessions, a flush after a failed auth-hash check, a
-    # deleted user. Expired sessions (clearsessions) are left to the sockets' own check.
+    # A sign-out, an admin ending someone's sessions, a flush after a failed auth-hash
+    # check, a deleted user. Expired sessions (clearsessions) are left to the sockets' own
+    # check, and portal sessions have no sockets to tell.
     if instance.expire_date <= timezone.now():
         return
-    user_id = instance.get_decoded().get(SESSION_KEY)
+    data = instance.get_decoded()
+    user_id = data.get(SESSION_KEY)
+    if is_portal_session(data):
+        return
     if user_id is not None and str(user_id).isdigit():
         session_ref = session_ref_for(instance.session_key)
         transaction.on_commit(partial(live.staff_session_ended, int(user_id), session_ref))

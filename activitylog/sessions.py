@@ -33,6 +33,11 @@ from clients.models import User
 _REFRESHED_AT = "activitylog.refreshed_at"
 
 
+def is_portal_session(session_data: dict) -> bool:
+    """Whether a Django session's data is that of a tracked portal session."""
+    return _REFRESHED_AT in session_data
+
+
 def _session_expiry(*, started_at: datetime, now: datetime) -> tuple[datetime, str]:
     """When a session active at `now` ends if nothing more happens, and why."""
     idle_end = now + timedelta(seconds=settings.PORTAL_SESSION_IDLE_TIMEOUT)

@@ -4,21 +4,23 @@ dropped connection, and access that ends at once. Runs on the configured channel
 in-memory on SQLite, real Redis when REDIS_URL is set.
 """
 
+import asyncio
 import json
 import logging
-import re
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
+from django.test import Client as HttpClient
 
 from activitylog import consumers, live
 from activitylog.models import EventType
 from activitylog.services import auth_event_record
 from agencyhandy.asgi import application
-from tests.conftest import ALL_ROLES, LOG_ROLES
+from tests.conftest import ALL_ROLES, LOG_ROLES, portal_login, portal_logout
 from tests.sockets import WITHIN, Socket, _login, opened
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -256,6 +258,39 @@ async def test_logging_out_closes_that_sessions_sockets(acme):
     await other_browser.disconnect()
 
 
+async def _messages_to(user_id: int, action) -> list[str]:
+    """
+    The types of the live messages that `action` sends to `user_id`'s sockets: a listener
+    joins their group, `action` runs, and a marker sent after everything it published
+    ends the list.
+    """
+    layer = channel_layers[DEFAULT_CHANNEL_LAYER]
+    channel = await layer.new_channel()
+    await layer.group_add(live.staff_group(user_id), channel)
+    try:
+        await sync_to_async(action)()
+        await sync_to_async(live.wait_for_publishes)(WITHIN)
+        await layer.group_send(live.staff_group(user_id), {"type": "test.marker"})
+        received = []
+        while not received or received[-1] != "test.marker":
+            received.append((await asyncio.wait_for(layer.receive(channel), WITHIN))["type"])
+        return received[:-1]
+    finally:
+        await layer.group_discard(live.staff_group(user_id), channel)
+
+
+async def test_a_staff_sign_out_tells_their_sockets_once(acme):
+    http = await sync_to_async(_login)(acme.manager)
+    assert await _messages_to(acme.manager.pk, lambda: http.post("/logout/")) == ["session.ended"]
+
+
+async def test_a_portal_sign_out_tells_no_socket(acme):
+    """Portal users have no Activity Log sockets: ending their session publishes nothing."""
+    browser = HttpClient()
+    assert (await sync_to_async(portal_login)(browser, acme.portal_user.email)).status_code == 302
+    assert await _messages_to(acme.portal_user.pk, lambda: portal_logout(browser)) == []
+
+
 @pytest.mark.parametrize(("change", "code"), [
     ("employee", 4403), ("remove", 4403), ("other_agency", 4403),
     ("deactivate", 4401),  # the session no longer signs anyone in
@@ -300,8 +335,6 @@ async def test_a_promotion_keeps_the_socket_open(acme):
 
 
 def test_logins_are_recorded_when_the_channel_layer_is_down(client, acme, settings, caplog):
-    from channels.layers import channel_layers
-
     settings.CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                     "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}  # nothing listens there
