@@ -4,11 +4,8 @@ a log that cannot be written, and a database that cannot be reached, on every lo
 """
 
 import http.client
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -88,35 +85,12 @@ def _black_hole():
 
 
 @contextmanager
-def _daphne(database_url: str, log_path: Path):
-    """A production server process (daphne, DEBUG off) whose database is `database_url`."""
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agencyhandy.settings_test", "DATABASE_URL": database_url}
-    for name in ("REDIS_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+def _production_server(database_url: str, log_path: Path):
+    """A production server process (daphne, DEBUG off) whose database is `database_url`; yields its port."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "agencyhandy.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, f"daphne exited with {process.returncode}; see {log_path}"
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, "daphne did not start within 30 s"
-                    time.sleep(0.1)
-            yield port
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    # It comes up without the database: its readiness check, the login form, needs none.
+    with asgi_server(redis=False, log_path=log_path, env={"DATABASE_URL": database_url}) as base_url:
+        yield int(base_url.rsplit(":", 1)[1])
 
 
 def _request(port: int, method: str, path: str, *, cookies: dict | None = None, form: dict | None = None):
@@ -168,7 +142,7 @@ def unreachable_database(request):
 
 def test_every_login_path_is_a_quick_branded_503_when_the_database_is_unreachable(unreachable_database, request):
     log = ROOT / "test-artifacts" / f"{request.node.name}.log"
-    with _daphne(unreachable_database, log) as port:
+    with _production_server(unreachable_database, log) as port:
         csrf = _csrf(port, "/portal/login/")
         for method, path, signed_in, action in LOGIN_PATHS:
             cookies = {"csrftoken": csrf["cookie"]}
