@@ -1,5 +1,5 @@
 """
-The benchmark's dataset builder (activitylog/benchmarks/dataset.py) writes what the
+The benchmark's dataset builder (bench/dataset.py) writes what the
 recording service would: chains that verify, in stages, with the table's indexes back.
 No timings here; `make bench-smoke` runs the measurements.
 """
@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from activitylog.benchmarks import dataset
-from activitylog.benchmarks.scale import FULL, SMOKE
+from bench import dataset
+from bench.scale import FULL, SMOKE
 from activitylog.models import AuthEvent
 
 TINY = replace(

@@ -31,9 +31,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from activitylog import chain
-from activitylog.benchmarks.database import conninfo, drop_database, ensure_database
-from activitylog.benchmarks.processes import spawn_pool
-from activitylog.benchmarks.scale import Scale
+from bench.database import conninfo, drop_database, ensure_database
+from bench.processes import spawn_pool
+from bench.scale import Scale
 from activitylog.user_agent import browser_and_os
 from clients.management.commands.seed_demo import USER_AGENTS as DEMO_USER_AGENTS
 from clients.models import Client, User

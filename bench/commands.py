@@ -17,9 +17,9 @@ from pathlib import Path
 
 from django.core.management import get_commands
 
-from activitylog.benchmarks.database import conninfo
+from bench.database import conninfo
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 EXPORT_COMMAND = "export_activity_log"
 # What a CSV export of the whole log reads: every column, oldest first. psql runs this
 # query; it matches what the export command reads when given no filters.

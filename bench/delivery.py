@@ -14,9 +14,9 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
-from activitylog.benchmarks.dataset import USER_AGENTS, manager_email, work_email
-from activitylog.benchmarks.processes import CONTEXT, start_process
-from activitylog.benchmarks.stats import Samples
+from bench.dataset import USER_AGENTS, manager_email, work_email
+from bench.processes import CONTEXT, start_process
+from bench.stats import Samples
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
 from clients.models import User
@@ -66,7 +66,7 @@ def deliveries(socket_counts: tuple[int, ...], *, events: int, interval: float, 
 def _delivery(urls, path, cookie, sockets, portal_user, events, interval) -> Delivery:
     after = AuthEvent.objects.filter(client_id=portal_user.client_id).order_by("-id").values_list("id", flat=True).first()
     ours, theirs = CONTEXT.Pipe()
-    process = start_process("activitylog.benchmarks.wsclient.main", urls, path, cookie, sockets, after or 0, theirs)
+    process = start_process("bench.wsclient.main", urls, path, cookie, sockets, after or 0, theirs)
     try:
         status, *detail = _receive(ours, timeout=300)
         if status != "ready":

@@ -19,10 +19,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client as HttpClient
 
 from activitylog import receivers
-from activitylog.benchmarks.dataset import PASSWORD, USER_AGENTS, work_email, writer_emails
-from activitylog.benchmarks.processes import CONTEXT, start_process
-from activitylog.benchmarks.scale import Scale
-from activitylog.benchmarks.stats import Samples, time_alternating
+from bench.dataset import PASSWORD, USER_AGENTS, work_email, writer_emails
+from bench.processes import CONTEXT, start_process
+from bench.scale import Scale
+from bench.stats import Samples, time_alternating
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
 from clients.models import User

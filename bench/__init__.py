@@ -5,5 +5,5 @@ One module per concern: `scale` (the full and smoke sizes), `database` (the benc
 own PostgreSQL database), `dataset` (the bulk builder of realistic events), one module
 per group of measurements (`pages`, `recording`, `delivery`, `commands`), `stats` and
 `report` (the markdown table and docs/benchmarks.md), and `runner`, which ties them
-together for `manage.py run_benchmarks`.
+together for `python -m bench` (__main__.py), which runs with settings.py.
 """

@@ -8,12 +8,12 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
-from activitylog.benchmarks import commands, dataset, delivery, pages, recording
-from activitylog.benchmarks.database import BenchmarkSetupError
-from activitylog.benchmarks.report import Line, document, ratio, save, table
-from activitylog.benchmarks.scale import Scale
+from bench import commands, dataset, delivery, pages, recording
+from bench.database import BenchmarkSetupError
+from bench.report import Line, document, ratio, save, table
+from bench.scale import Scale
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 SMOKE_REPORT = ROOT / "var" / "benchmarks-smoke.md"
 
