@@ -93,12 +93,12 @@ def chains_intact(client_ids) -> bool:
     return True
 
 
-def throughputs(scale: Scale, writer_counts: tuple[int, ...] | None = None,
-                modes: tuple[bool, ...] = (False, True)) -> list[Throughput]:
+def throughputs(scale: Scale) -> list[Throughput]:
+    """#4: each number of writers, on clients of their own, then all on one client."""
     return [
         throughput(writers=n, same_client=same, seconds=scale.write_seconds)
-        for same in modes
-        for n in (writer_counts or scale.writers)
+        for same in (False, True)
+        for n in scale.writers
     ]
 
 
