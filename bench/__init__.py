@@ -7,3 +7,7 @@ per group of measurements (`pages`, `recording`, `delivery`, `commands`), `stats
 `report` (the markdown table and docs/benchmarks.md), and `runner`, which ties them
 together for `python -m bench` (__main__.py), which runs with settings.py.
 """
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository

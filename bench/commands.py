@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import ROOT
 from bench.database import conninfo
 
-ROOT = Path(__file__).resolve().parent.parent
 EXPORT_COMMAND = "export_activity_log"
 # What a CSV export of the whole log reads: every column, oldest first. psql runs this
 # query; it matches what the export command reads when given no filters.

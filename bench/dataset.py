@@ -31,10 +31,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from activitylog import chain
+from activitylog.user_agent import browser_and_os
 from bench.database import conninfo, drop_database, ensure_database
 from bench.processes import spawn_pool
 from bench.scale import Scale
-from activitylog.user_agent import browser_and_os
 from clients.management.commands.seed_demo import USER_AGENTS as DEMO_USER_AGENTS
 from clients.models import Client, User
 

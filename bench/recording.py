@@ -18,12 +18,12 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.core.management import CommandError, call_command
 from django.test import Client as HttpClient
 
+from activitylog.models import AuthEvent
+from activitylog.services import auth_event_record
 from bench.dataset import PASSWORD, USER_AGENTS, work_email, writer_emails
 from bench.processes import CONTEXT, start_process
 from bench.scale import Scale
 from bench.stats import Samples, time_alternating
-from activitylog.models import AuthEvent
-from activitylog.services import auth_event_record
 from clients.models import User
 
 

@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from activitylog.models import AuthEvent
 from bench import dataset
 from bench.scale import FULL, SMOKE
-from activitylog.models import AuthEvent
 
 TINY = replace(
     SMOKE, total_events=600, clients=12, agencies=2, whale_events=100, big_events=20, big_clients=2,
