@@ -6,8 +6,9 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 
-from bench import ROOT, dataset, goals
+from bench import ROOT, builder, goals
 from bench.database import BenchmarkSetupError
+from bench.dataset import Dataset
 from bench.report import Line, document, save, table
 from bench.scale import Scale
 
@@ -32,11 +33,11 @@ def run(scale: Scale, *, rebuild: bool, log: Callable[[str], None]) -> str:
     started = time.monotonic()
     _check_redis()
 
-    def on_stage(ds: dataset.Dataset) -> dict:
+    def on_stage(ds: Dataset) -> dict:
         log(f"Growth measurements at {ds.total_events:,} events")
         return goals.growth_figures(ds, scale)
 
-    ds = dataset.build(scale, log=log, on_stage=on_stage, rebuild=rebuild)
+    ds = builder.build(scale, log=log, on_stage=on_stage, rebuild=rebuild)
     log(f"Dataset: {ds.total_events:,} events; the whale has {ds.whale.events:,}.")
     lines: list[Line] = []
     for title, measure in MEASUREMENTS:
@@ -55,7 +56,7 @@ def _check_redis() -> None:
         ) from exc
 
 
-def _save(scale: Scale, ds: dataset.Dataset, lines: list[Line], *, seconds: float, log: Callable[[str], None]) -> None:
+def _save(scale: Scale, ds: Dataset, lines: list[Line], *, seconds: float, log: Callable[[str], None]) -> None:
     dataset_lines = [
         f"- **Dataset:** {ds.total_events:,} events over {scale.clients:,} clients in {scale.agencies} agencies; "
         f"the whale has {ds.whale.events:,}, probes have {ds.big.events:,} and {ds.small.events:,}; "

@@ -1,5 +1,5 @@
 """
-The benchmark's dataset builder (bench/dataset.py) writes what the
+The benchmark's dataset builder (bench/people.py, bench/loader.py) writes what the
 recording service would: chains that verify, in stages, with the table's indexes back.
 No timings here; `make bench-smoke` runs the measurements.
 """
@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from activitylog.models import AuthEvent
-from bench import dataset
+from bench import dataset, loader, people
 from bench.scale import FULL, SMOKE
 
 TINY = replace(
@@ -36,11 +36,11 @@ def test_the_dataset_builder_writes_chains_that_verify_and_grow_in_stages():
     if connection.vendor != "postgresql":
         pytest.skip("the builder uses PostgreSQL's COPY and catalogs")
     before = _structures()
-    dataset.create_people(TINY)
+    people.create_people(TINY)
     sizes = dataset.client_sizes(TINY)
     t_end = timezone.now()
 
-    loaded = [dataset.load_stage(TINY, sizes, total, t_end, log=lambda message: None) for total in TINY.growth_stages]
+    loaded = [loader.load_stage(TINY, sizes, total, t_end, log=lambda message: None) for total in TINY.growth_stages]
 
     assert sum(loaded) == AuthEvent.objects.count() == TINY.total_events
     whale = AuthEvent.objects.filter(client__email=dataset.client_email(0))
