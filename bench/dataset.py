@@ -2,13 +2,8 @@
 What the benchmark dataset holds: how many events each client has, the names and emails
 of its people, the browsers they use, and the probe clients the measurements look at.
 
-builder.py builds it: people.py writes the people, loader.py the events (events.py
-generates each client's history). This is the one place where events bypass
-`activitylog.services.auth_event_record`: a bulk loader of ten million rows cannot
-afford the service's row lock and round trips per event. It links each client's chain
-with the same `activitylog.chain.event_hash`, the run checks every chain afterwards with
-`verify_activity_log`, and the append-only triggers stay in place (COPY is an INSERT).
-The recording service itself is measured on clients of its own (see recording.py).
+builder.py builds it: people.py writes the people, loader.py the events, and events.py
+generates each client's history.
 """
 
 import random

@@ -4,6 +4,13 @@ history (events.py) is hashed in worker processes and written with COPY in time 
 so rows and ids reach the table roughly in time order, as in production. The event
 table's secondary indexes and constraints are dropped for the load and rebuilt from
 their own definitions afterwards.
+
+This is the one place where the benchmark's events bypass
+`activitylog.services.auth_event_record`: a bulk loader of ten million rows cannot
+afford the service's row lock and round trips per event. It links each client's chain
+with the same `activitylog.chain.event_hash`, the run checks every chain afterwards with
+`verify_activity_log`, and the append-only triggers stay in place (COPY is an INSERT).
+The recording service itself is measured on clients of its own (see recording.py).
 """
 
 import ipaddress
