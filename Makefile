@@ -46,18 +46,18 @@ run: seed
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks (issue 5): PostgreSQL and Redis must be running. The full run builds a
-# 10 M-event dataset once (reused afterwards; BENCH_ARGS=--rebuild starts over) and
-# writes docs/benchmarks.md; the smoke run is the same code at 1/1000 of the size.
-BENCH_SETTINGS := DJANGO_SETTINGS_MODULE=agencyhandy.settings_bench
+# Benchmarks (issue 5; bench/__main__.py, with its own settings, bench/settings.py):
+# PostgreSQL and Redis must be running. The full run builds a 10 M-event dataset once
+# (reused afterwards; BENCH_ARGS=--rebuild starts over) and writes docs/benchmarks.md;
+# the smoke run is the same code at 1/1000 of the size.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agencyhandy_bench
 BENCH_SMOKE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agencyhandy_bench_smoke
 
 bench: install
-	$(BENCH_SETTINGS) BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py run_benchmarks $(BENCH_ARGS)
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-smoke: install
-	$(BENCH_SETTINGS) BENCH_DATABASE_URL=$(BENCH_SMOKE_DATABASE_URL) $(BIN)/python manage.py run_benchmarks --smoke $(BENCH_ARGS)
+	BENCH_DATABASE_URL=$(BENCH_SMOKE_DATABASE_URL) $(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 # Soak (soak/__main__.py): two daphne processes on PostgreSQL and Redis, tabs left open for
 # SOAK_SECONDS through idle stretches and trickles of portal sign-ins; every event must

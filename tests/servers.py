@@ -8,6 +8,9 @@ from production, through the environment variables settings.py already reads.
 Passwords: the production settings hash with PBKDF2 and cannot check the MD5 hashes the
 test settings use for speed, so tests that sign in through these servers use the
 `server_passwords` fixture (tests/conftest.py).
+
+The soak (soak/) and the benchmark's #6 (bench/delivery.py) start their servers here
+too, against the database their own process uses. Product code never imports this.
 """
 
 import atexit

@@ -16,7 +16,7 @@ CONTEXT = get_context("spawn")
 
 
 def _close_parent_connections() -> None:
-    from activitylog.benchmarks.database import close_django_connections
+    from bench.database import close_django_connections
 
     close_django_connections()
 

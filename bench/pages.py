@@ -8,11 +8,11 @@ from datetime import UTC
 from django.conf import settings
 from django.test import Client as HttpClient
 
-from activitylog.benchmarks.dataset import ROOT_EMAIL, Dataset, manager_email
-from activitylog.benchmarks.scale import Scale
-from activitylog.benchmarks.stats import Samples, time_alternating, time_calls
 from activitylog.models import AuthEvent
 from activitylog.selectors import EventFilters, Keyset, auth_events_page
+from bench.dataset import ROOT_EMAIL, Dataset, manager_email
+from bench.scale import Scale
+from bench.stats import Samples, time_alternating, time_calls
 from clients.models import Agency, Client, User
 
 PAGE_SIZE = settings.ACTIVITYLOG_PAGE_SIZE

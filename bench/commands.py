@@ -3,8 +3,7 @@ Measurements #7 and #8: the ops commands over the whole table, each in a process
 own, timed from start to exit with the process's peak resident memory (wait4).
 
 #7 runs `manage.py export_activity_log --format csv --output FILE` beside psql's
-`\\copy (the same query) to stdout csv` in the same run. Where the command is not
-installed (it comes from another branch), the row says so and psql still runs.
+`\\copy (the same query) to stdout csv` in the same run.
 """
 
 import os
@@ -15,11 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.core.management import get_commands
+from bench import ROOT
+from bench.database import conninfo
 
-from activitylog.benchmarks.database import conninfo
-
-ROOT = Path(__file__).resolve().parent.parent.parent
 EXPORT_COMMAND = "export_activity_log"
 # What a CSV export of the whole log reads: every column, oldest first. psql runs this
 # query; it matches what the export command reads when given no filters.
@@ -67,10 +64,6 @@ def verify_all() -> Run:
     if run.returncode != 0:
         raise RuntimeError(f"verify_activity_log failed (exit {run.returncode}): {run.output}")
     return run
-
-
-def export_available() -> bool:
-    return EXPORT_COMMAND in get_commands()
 
 
 def export_csv(directory: Path) -> Run:

@@ -1,5 +1,5 @@
 """
-The benchmark's dataset builder (activitylog/benchmarks/dataset.py) writes what the
+The benchmark's dataset builder (bench/people.py, bench/loader.py) writes what the
 recording service would: chains that verify, in stages, with the table's indexes back.
 No timings here; `make bench-smoke` runs the measurements.
 """
@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from activitylog.benchmarks import dataset
-from activitylog.benchmarks.scale import FULL, SMOKE
 from activitylog.models import AuthEvent
+from bench import dataset, loader, people
+from bench.scale import FULL, SMOKE
 
 TINY = replace(
     SMOKE, total_events=600, clients=12, agencies=2, whale_events=100, big_events=20, big_clients=2,
@@ -36,11 +36,11 @@ def test_the_dataset_builder_writes_chains_that_verify_and_grow_in_stages():
     if connection.vendor != "postgresql":
         pytest.skip("the builder uses PostgreSQL's COPY and catalogs")
     before = _structures()
-    dataset.create_people(TINY)
+    people.create_people(TINY)
     sizes = dataset.client_sizes(TINY)
     t_end = timezone.now()
 
-    loaded = [dataset.load_stage(TINY, sizes, total, t_end, log=lambda message: None) for total in TINY.growth_stages]
+    loaded = [loader.load_stage(TINY, sizes, total, t_end, log=lambda message: None) for total in TINY.growth_stages]
 
     assert sum(loaded) == AuthEvent.objects.count() == TINY.total_events
     whale = AuthEvent.objects.filter(client__email=dataset.client_email(0))

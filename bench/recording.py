@@ -18,13 +18,12 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.core.management import CommandError, call_command
 from django.test import Client as HttpClient
 
-from activitylog import receivers
-from activitylog.benchmarks.dataset import PASSWORD, USER_AGENTS, work_email, writer_emails
-from activitylog.benchmarks.processes import CONTEXT, start_process
-from activitylog.benchmarks.scale import Scale
-from activitylog.benchmarks.stats import Samples, time_alternating
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
+from bench.dataset import PASSWORD, USER_AGENTS, work_email, writer_emails
+from bench.processes import CONTEXT, start_process
+from bench.scale import Scale
+from bench.stats import Samples, time_alternating
 from clients.models import User
 
 
@@ -94,30 +93,38 @@ def chains_intact(client_ids) -> bool:
     return True
 
 
-def throughputs(scale: Scale, writer_counts: tuple[int, ...] | None = None,
-                modes: tuple[bool, ...] = (False, True)) -> list[Throughput]:
+def throughputs(scale: Scale) -> list[Throughput]:
+    """#4: each number of writers, on clients of their own, then all on one client."""
     return [
         throughput(writers=n, same_client=same, seconds=scale.write_seconds)
-        for same in modes
-        for n in (writer_counts or scale.writers)
+        for same in (False, True)
+        for n in scale.writers
     ]
+
+
+# The activity log's auth receivers (activitylog/receivers.py), by their dispatch_uid.
+ACTIVITY_LOG_RECEIVERS = {
+    user_logged_in: "activitylog.login",
+    user_logged_out: "activitylog.logout",
+    user_login_failed: "activitylog.login_failed",
+}
 
 
 @contextmanager
 def activity_log_receivers_disconnected():
-    """The signal receivers of activitylog/receivers.py, off in this process only."""
-    wiring = [
-        (user_logged_in, receivers._record_login, "activitylog.login"),
-        (user_logged_out, receivers._record_logout, "activitylog.logout"),
-        (user_login_failed, receivers._record_login_failed, "activitylog.login_failed"),
-    ]
-    for signal, _, uid in wiring:
-        signal.disconnect(dispatch_uid=uid)
+    """
+    The activity log's auth receivers off in this process only, then back exactly as they
+    were, in their place among the others (axes' failure counter must still run first).
+    """
+    connected = {signal: list(signal.receivers) for signal in ACTIVITY_LOG_RECEIVERS}
     try:
+        for signal, uid in ACTIVITY_LOG_RECEIVERS.items():
+            if not signal.disconnect(dispatch_uid=uid):
+                raise RuntimeError(f"No receiver is connected as {uid!r}: #5 would measure nothing")
         yield
     finally:
-        for signal, receiver, uid in wiring:
-            signal.connect(receiver, dispatch_uid=uid)
+        for signal, receivers in connected.items():
+            signal.receivers = receivers
 
 
 def portal_logins(scale: Scale) -> tuple[Samples, Samples]:

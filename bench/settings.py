@@ -1,6 +1,7 @@
 """
-Settings for `make bench`: production settings against the benchmark's own PostgreSQL
-database and Redis, with what an in-process HTTP client needs over plain HTTP.
+Settings for `python -m bench` (`make bench`), which always runs with these: production
+settings against the benchmark's own PostgreSQL database and Redis, with what an
+in-process HTTP client needs over plain HTTP.
 
     BENCH_DATABASE_URL  default postgres://postgres@127.0.0.1:5432/agencyhandy_bench
     BENCH_REDIS_URL     default redis://127.0.0.1:6379/13
@@ -19,7 +20,6 @@ os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-never-use-in-producti
 
 from agencyhandy.settings import *  # noqa: E402,F403
 
-BENCHMARK = True
 DEBUG = False
 # The in-process test client and the websocket client talk plain HTTP to 127.0.0.1.
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

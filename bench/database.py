@@ -25,12 +25,6 @@ def conninfo(database: str | None = None) -> str:
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in parts.items()})
 
 
-def database_url() -> str:
-    s = settings.DATABASES["default"]
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s.get('USER') or 'postgres'}{password}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
-
-
 def _maintenance() -> psycopg.Connection:
     try:
         return psycopg.connect(conninfo("postgres"), autocommit=True, connect_timeout=5)

@@ -73,5 +73,3 @@ SMOKE = Scale(
     live_events=3,
     live_interval=0.05,
 )
-
-SCALES = {s.name: s for s in (FULL, SMOKE)}

@@ -11,8 +11,8 @@ import django
 import redis
 from django.conf import settings
 
-from activitylog.benchmarks.database import server_versions
-from activitylog.benchmarks.stats import Samples
+from bench.database import server_versions
+from bench.stats import Samples
 
 BEGIN = "<!-- bench:begin (written by `make bench`; edit outside these markers) -->"
 END = "<!-- bench:end -->"

@@ -7,22 +7,24 @@ as the browser tests start them, tests/servers.py) that share Redis.
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
-from activitylog.benchmarks.dataset import USER_AGENTS, manager_email, work_email
-from activitylog.benchmarks.processes import CONTEXT, start_process
-from activitylog.benchmarks.stats import Samples
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
+from bench import ROOT
+from bench.dataset import USER_AGENTS, manager_email, work_email
+from bench.processes import CONTEXT, start_process
+from bench.scale import Scale
+from bench.stats import Samples
 from clients.models import User
 from tests.servers import asgi_server
 
 SERVER_PROCESSES = 2
+SERVER_LOGS = ROOT / "var"
 
 
 @dataclass(frozen=True)
@@ -48,25 +50,29 @@ def _manager_session(user: User) -> str:
     return session.session_key
 
 
-def deliveries(socket_counts: tuple[int, ...], *, events: int, interval: float, log_dir: Path) -> list[Delivery]:
+def deliveries(scale: Scale) -> list[Delivery]:
+    """#6 at each number of sockets: the servers' logs go to var/bench-server-N.log."""
     portal_user = User.objects.select_related("client__agency").get(email=work_email("live"))
     client = portal_user.client
     manager = User.objects.get(email=manager_email(int(client.agency.slug.removeprefix("bench-"))))
     cookie = _manager_session(manager)
     path = f"/ws/clients/{client.pk}/activity/"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    SERVER_LOGS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = [
-            stack.enter_context(asgi_server(log_path=log_dir / f"bench-server-{n}.log"))
+            stack.enter_context(asgi_server(log_path=SERVER_LOGS / f"bench-server-{n}.log"))
             for n in range(SERVER_PROCESSES)
         ]
-        return [_delivery(urls, path, cookie, count, portal_user, events, interval) for count in socket_counts]
+        return [
+            _delivery(urls, path, cookie, count, portal_user, scale.live_events, scale.live_interval)
+            for count in scale.sockets
+        ]
 
 
 def _delivery(urls, path, cookie, sockets, portal_user, events, interval) -> Delivery:
     after = AuthEvent.objects.filter(client_id=portal_user.client_id).order_by("-id").values_list("id", flat=True).first()
     ours, theirs = CONTEXT.Pipe()
-    process = start_process("activitylog.benchmarks.wsclient.main", urls, path, cookie, sockets, after or 0, theirs)
+    process = start_process("bench.wsclient.main", urls, path, cookie, sockets, after or 0, theirs)
     try:
         status, *detail = _receive(ours, timeout=300)
         if status != "ready":

@@ -1,9 +1,0 @@
-"""
-The performance benchmark suite behind `make bench` and `make bench-smoke`.
-
-One module per concern: `scale` (the full and smoke sizes), `database` (the benchmark's
-own PostgreSQL database), `dataset` (the bulk builder of realistic events), one module
-per group of measurements (`pages`, `recording`, `delivery`, `commands`), `stats` and
-`report` (the markdown table and docs/benchmarks.md), and `runner`, which ties them
-together for `manage.py run_benchmarks`.
-"""

@@ -1,0 +1,161 @@
+"""
+The goals of issue 5, one function a goal: each runs its measurement on the dataset and
+returns its rows of the table, with the goal and whether it was met.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from activitylog.models import AuthEvent
+from bench import commands, delivery, pages, recording
+from bench.dataset import Dataset
+from bench.report import Line, ratio
+from bench.scale import Scale
+
+FIRST_PAGE_RATIO, FIRST_PAGE_P50_MS = 1.3, 25.0
+KEYSET_RATIO = 1.3
+ADMIN_P50_MS = 300.0
+WRITES_PER_S = 2_000
+LOGIN_RATIO = 1.15
+LIVE_P99_MS = 100.0
+EXPORT_VS_PSQL, EXPORT_RSS_MB = 0.8, 150.0
+VERIFY_PER_S = 200_000
+GROWTH_RATIO = 1.3
+
+
+def verify_speed(ds: Dataset, scale: Scale) -> list[Line]:
+    """#8: verify_activity_log over every chain, at 200,000 events a second or more."""
+    events = AuthEvent.objects.count()
+    run = commands.verify_all()
+    return [Line("8", f"`verify_activity_log`, {events:,} events",
+                 result=f"{run.rate(events):,.0f} events/s in {run.seconds:.0f} s, peak RSS {run.peak_rss_mb:.0f} MB",
+                 goal=f"≥ {VERIFY_PER_S:,} events/s", met=run.rate(events) >= VERIFY_PER_S)]
+
+
+def first_page(ds: Dataset, scale: Scale) -> list[Line]:
+    """#1: the tab's first page costs about the same at 1 k and at 1 M events."""
+    tabs = pages.first_pages(ds, scale)
+    small, whale = tabs["1 k"].p50, tabs["1 M"].p50
+    return [
+        *(Line("1", f"Activity Log tab, first page, client with {probe.events:,} events", tabs[label])
+          for label, probe in ds.probes.items()),
+        Line("1", "ratio 1 M / 1 k (medians)", result=ratio(whale, small),
+             goal=f"≤ {FIRST_PAGE_RATIO}; 1 M median ≤ {FIRST_PAGE_P50_MS:.0f} ms",
+             met=whale / small <= FIRST_PAGE_RATIO and whale <= FIRST_PAGE_P50_MS),
+    ]
+
+
+def load_older(ds: Dataset, scale: Scale) -> list[Line]:
+    """#2: "Load older" deep in the whale's log costs about what its first page does."""
+    older = pages.load_older(ds, scale)
+    depth = f"{scale.load_older_depth:,}"
+    first, keyset = older["first"].p50, older["keyset"].p50
+    return [
+        Line("2", "whale's tab, first page (alternated with the next row)", older["first"]),
+        Line("2", f"whale's tab, \"Load older\" {depth} rows back (keyset cursor)", older["keyset"],
+             result=ratio(keyset, first) + " of the first page",
+             goal=f"≤ {KEYSET_RATIO}", met=keyset / first <= KEYSET_RATIO),
+        Line("2", f"the page query alone, keyset at {depth}", older["keyset_sql"]),
+        Line("2", f"the page query alone, OFFSET {depth}", older["offset_sql"],
+             result=ratio(older["offset_sql"].p50, older["keyset_sql"].p50) + " of keyset"),
+    ]
+
+
+def admin_changelist(ds: Dataset, scale: Scale) -> list[Line]:
+    """#3: Django admin's event list, filtered and searched, in 300 ms or less."""
+    return [
+        Line("3", f"admin event list, {label}", samples,
+             goal=f"median ≤ {ADMIN_P50_MS:.0f} ms", met=samples.p50 <= ADMIN_P50_MS)
+        for label, samples in pages.admin_changelists(ds, scale).items()
+    ]
+
+
+def recording_throughput(ds: Dataset, scale: Scale) -> list[Line]:
+    """#4: 2,000 events a second through the recording service, and never a forked chain."""
+    lines = []
+    for t in recording.throughputs(scale):
+        where = "all on one client" if t.same_client else "distinct clients"
+        lines.append(Line(
+            "4", f"`auth_event_record`, {t.writers} writer process{'es' if t.writers > 1 else ''}, {where}",
+            result=f"{t.per_second:,.0f} events/s; chains {'intact' if t.chains_intact else 'BROKEN'}",
+            # One client's appends queue on its row lock by design: there only the chain counts.
+            goal="" if t.same_client else f"≥ {WRITES_PER_S:,} events/s; no forks",
+            met=t.chains_intact if t.same_client else (t.chains_intact and t.per_second >= WRITES_PER_S),
+        ))
+    return lines
+
+
+def portal_login(ds: Dataset, scale: Scale) -> list[Line]:
+    """#5: recording adds at most 15 % to the portal login."""
+    recorded, unrecorded = recording.portal_logins(scale)
+    return [
+        Line("5", "portal login POST, recorded", recorded,
+             result=ratio(recorded.p50, unrecorded.p50) + " of unrecorded",
+             goal=f"≤ {LOGIN_RATIO}", met=recorded.p50 / unrecorded.p50 <= LOGIN_RATIO),
+        Line("5", "portal login POST, activity log receivers disconnected", unrecorded),
+    ]
+
+
+def live_delivery(ds: Dataset, scale: Scale) -> list[Line]:
+    """#6: no event lost on any socket, and at the most sockets a p99 of 100 ms or less."""
+    lines = []
+    for d in delivery.deliveries(scale):
+        most = d.sockets == max(scale.sockets)
+        closed = sorted(set(d.closed_by_server))
+        lines.append(Line(
+            "6", f"commit → websocket frame, {d.sockets:,} sockets on 2 server processes, {d.events} events",
+            d.latencies, goal=f"p99 ≤ {LIVE_P99_MS:.0f} ms; 0 lost" if most else "0 lost",
+            result=f"{d.lost} lost of {d.sockets * d.events:,}"
+            + (f"; {len(d.closed_by_server)} sockets closed by the server (codes {closed})" if closed else ""),
+            met=d.lost == 0 and (not most or (d.latencies is not None and d.latencies.p99 <= LIVE_P99_MS)),
+        ))
+    return lines
+
+
+def csv_export(ds: Dataset, scale: Scale) -> list[Line]:
+    """#7: the CSV export at 0.8 × psql's speed or better, in 150 MB or less."""
+    rows = AuthEvent.objects.count()
+    with commands.scratch_directory() as scratch:
+        psql = commands.psql_copy(Path(scratch))
+        export = commands.export_csv(Path(scratch))
+    share = export.rate(rows) / psql.rate(rows)
+    return [
+        Line("7", f"`export_activity_log --format csv`, {rows:,} rows",
+             result=f"{export.rate(rows):,.0f} rows/s ({share:.2f}× psql), peak RSS {export.peak_rss_mb:.0f} MB",
+             goal=f"≥ {EXPORT_VS_PSQL} × psql; RSS ≤ {EXPORT_RSS_MB:.0f} MB",
+             met=share >= EXPORT_VS_PSQL and export.peak_rss_mb <= EXPORT_RSS_MB),
+        Line("7", f"`psql \\copy (same query) to stdout csv`, {rows:,} rows",
+             result=f"{psql.rate(rows):,.0f} rows/s, peak RSS {psql.peak_rss_mb:.0f} MB"),
+    ]
+
+
+def growth_figures(ds: Dataset, scale: Scale) -> dict:
+    """#9, after each stage of the build: #1 (the 1 k client and the whale) and #4 (4 writers)."""
+    tabs = pages.first_pages(ds, scale, only=("1 k", "1 M"))
+    writes = recording.throughput(writers=4, same_client=False, seconds=scale.write_seconds)
+    return {
+        "total": ds.total_events, "whale_events": ds.whale.events,
+        "small_p50": tabs["1 k"].p50, "whale_p50": tabs["1 M"].p50,
+        "writes_per_s": writes.per_second, "measured_at": datetime.now(UTC).isoformat(timespec="minutes"),
+    }
+
+
+def growth(ds: Dataset, scale: Scale) -> list[Line]:
+    """#9: as the table grows, #1 and #4 change by 30 % at the most (figures from the build)."""
+    if not ds.growth:
+        return []
+    lines = [
+        Line("9", f"at {g['total']:,} events: #1 first page (1 k client; whale of {g['whale_events']:,}); #4 4 writers",
+             result=f"{g['small_p50']:.1f} ms; {g['whale_p50']:.1f} ms; {g['writes_per_s']:,.0f} events/s")
+        for g in ds.growth
+    ]
+    spreads = []
+    for key in ("small_p50", "whale_p50", "writes_per_s"):
+        values = [g[key] for g in ds.growth]
+        spreads.append(max(values) / min(values))
+    lines.append(Line(
+        "9", "spread across sizes (largest / smallest): #1 1 k, #1 whale, #4",
+        result=" · ".join(f"{s:.2f}×" for s in spreads), goal=f"each ≤ {GROWTH_RATIO}",
+        met=all(s <= GROWTH_RATIO for s in spreads),
+    ))
+    return lines
