@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass, field
 
 from bench.scale import Scale
-from clients.management.commands.seed_demo import USER_AGENTS as DEMO_USER_AGENTS
 from clients.models import Client
+from demo.data import USER_AGENTS as DEMO_USER_AGENTS
 
 PASSWORD = "bench-password"
 TIME_ZONES = ["America/New_York", "Europe/Berlin", "Asia/Tokyo", "UTC", "Australia/Sydney", "America/Los_Angeles"]

@@ -22,7 +22,7 @@ import psycopg
 from django.db import connection
 
 from activitylog import chain
-from activitylog.user_agent import browser_and_os
+from agencyhandy.lib.user_agent import browser_and_os
 from bench.database import conninfo
 from bench.dataset import USER_AGENTS, client_ids, events_at_stage
 from bench.events import COPY_COLUMNS, EPOCH, ChainPlan, ChainState
