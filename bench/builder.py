@@ -105,7 +105,10 @@ def _dataset(scale: Scale, sizes: list[int], marker: dict) -> Dataset:
 def _spec(scale: Scale) -> dict:
     # The chain key is part of the spec: hashes made with another key would not verify.
     key_id = hashlib.sha256(b"bench-key-id:" + chain.chain_key()).hexdigest()[:16]
-    return {"builder": BUILDER_VERSION, "scale": asdict(scale) | {"seed": scale.seed}, "chain_key": key_id}
+    spec = {"builder": BUILDER_VERSION, "scale": asdict(scale) | {"seed": scale.seed}, "chain_key": key_id}
+    # As the marker stores it (JSON: tuples come back as lists), so an unchanged dataset
+    # compares equal and is reused instead of rebuilt.
+    return json.loads(json.dumps(spec))
 
 
 def _marker() -> dict | None:

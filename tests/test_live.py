@@ -364,6 +364,10 @@ def test_publishing_from_plain_sync_code_reaches_the_group(acme):
     async_to_sync(layer.group_add)(live.client_group(acme.client.pk), channel)
 
     event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+    # Sent from the publisher's own loop: wait until it is, as a command does at exit. The
+    # in-memory layer's queues belong to one loop; a receive already waiting in another
+    # loop would not be woken by the put.
+    live.wait_for_publishes(WITHIN)
 
     message = async_to_sync(layer.receive)(channel)
     assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")

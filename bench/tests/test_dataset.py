@@ -5,6 +5,7 @@ No timings here; `make bench-smoke` runs the measurements.
 """
 
 import io
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from activitylog.models import AuthEvent
-from bench import dataset, loader, people
+from bench import builder, dataset, loader, people
 from bench.scale import FULL, SMOKE
 
 TINY = replace(
@@ -58,3 +59,11 @@ def test_the_full_dataset_has_ten_million_events_with_a_whale_and_the_probes():
     assert sum(sizes) == FULL.total_events
     assert sizes[0] == max(sizes) == 1_000_000
     assert sizes[1] == 100_000 and sizes[1 + FULL.big_clients] == 1_000
+
+
+@pytest.mark.parametrize("scale", [SMOKE, FULL], ids=["smoke", "full"])
+def test_a_dataset_built_from_the_same_spec_is_reused_not_rebuilt(scale):
+    """The stored marker is JSON; the spec it is held against must read the same."""
+    stored = {"spec": json.loads(json.dumps(builder._spec(scale))), "building": False}
+    assert builder._needs_reset(stored, builder._spec(scale)) == ""
+    assert builder._needs_reset(stored, builder._spec(replace(scale, total_events=scale.total_events + 1))) != ""
