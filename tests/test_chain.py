@@ -15,7 +15,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
-from activitylog import chain, db_guards
+from activitylog import chain, db_guards, verification
 from activitylog.models import AuthEvent, EventType
 from activitylog.services import auth_event_record
 
@@ -213,7 +213,7 @@ def test_timestamps_are_spelled_as_strftime_would_for_every_kind_of_instant():
 
 
 def walked_rows() -> list[tuple]:
-    return list(AuthEvent.objects.order_by("id").values_list(*chain.WALKED_COLUMNS))
+    return list(AuthEvent.objects.order_by("id").values_list(*verification.WALKED_COLUMNS))
 
 
 def test_rows_are_checked_in_chain_order_whatever_order_they_are_read_in(history):
@@ -221,7 +221,7 @@ def test_rows_are_checked_in_chain_order_whatever_order_they_are_read_in(history
 
     rows = walked_rows()
     random.Random(4).shuffle(rows)
-    walker = chain.ChainWalker()
+    walker = verification.ChainWalker()
     for row in rows:
         walker.feed(row)
     assert walker.finish().breaks == {}
@@ -230,7 +230,7 @@ def test_rows_are_checked_in_chain_order_whatever_order_they_are_read_in(history
 
 
 def test_a_gap_is_reported_when_the_rows_after_it_never_find_their_turn(history):
-    walker = chain.ChainWalker()
+    walker = verification.ChainWalker()
     for row in walked_rows():
         if row[0] != history[0].pk:  # the first event is gone
             walker.feed(row)
@@ -240,7 +240,7 @@ def test_a_gap_is_reported_when_the_rows_after_it_never_find_their_turn(history)
 
 def test_a_copied_row_is_a_repeat(history):
     rows = walked_rows()
-    walker = chain.ChainWalker()
+    walker = verification.ChainWalker()
     for row in [*rows, rows[1]]:
         walker.feed(row)
     assert "repeats or goes back" in walker.finish().breaks[history[0].client_id]
@@ -259,8 +259,8 @@ def test_two_worker_processes_find_the_same_break(history, acme):
 def test_a_chain_stored_far_out_of_order_is_checked_again_in_order(history, monkeypatch):
     from activitylog.verification import chains_verify
 
-    monkeypatch.setattr(chain, "PENDING_LIMIT", 1)
-    walker = chain.ChainWalker()
+    monkeypatch.setattr(verification, "PENDING_LIMIT", 1)
+    walker = verification.ChainWalker()
     for row in reversed(walked_rows()):
         walker.feed(row)
     assert walker.finish().breaks == {}
@@ -273,7 +273,7 @@ def test_a_chain_stored_far_out_of_order_is_checked_again_in_order(history, monk
 def test_a_real_gap_is_still_caught_in_an_out_of_order_chain(history, monkeypatch):
     from activitylog.verification import chains_verify
 
-    monkeypatch.setattr(chain, "PENDING_LIMIT", 1)
+    monkeypatch.setattr(verification, "PENDING_LIMIT", 1)
     with triggers_dropped() as cursor:
         cursor.execute("DELETE FROM activitylog_authevent WHERE id = %s", [history[0].pk])
     report = chains_verify()
@@ -289,8 +289,8 @@ def test_an_address_in_another_spelling_is_stored_and_hashed_in_one(acme):
 def test_waiting_rows_are_bounded_across_all_clients(history, globex, monkeypatch):
     from activitylog.verification import chains_verify
 
-    monkeypatch.setattr(chain, "PENDING_TOTAL_LIMIT", 2)
-    walker = chain.ChainWalker()
+    monkeypatch.setattr(verification, "PENDING_TOTAL_LIMIT", 2)
+    walker = verification.ChainWalker()
     for row in reversed(walked_rows()):
         walker.feed(row)
     assert walker._pending_total <= 2
