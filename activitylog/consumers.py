@@ -24,7 +24,6 @@ import asyncio
 import json
 import logging
 import random
-from datetime import UTC, datetime
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -38,7 +37,7 @@ from django.utils.safestring import mark_safe
 from activitylog import access, live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
-from activitylog.selectors import EventFilters, auth_events_since, date_bounds
+from activitylog.selectors import EventFilters, auth_events_since
 from activitylog.services import session_ref_for
 
 logger = logging.getLogger("activitylog.live")
@@ -64,8 +63,6 @@ MAX_MESSAGE_BYTES = 1024
 class ActivityLogConsumer(AsyncWebsocketConsumer):
     client_id: int
     filters: EventFilters
-    since: datetime | None
-    until: datetime | None
 
     async def connect(self) -> None:
         self.groups_joined: list[str] = []
@@ -84,7 +81,6 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         self.client, self.client_id, self.agency_id, self.user_id = client, client.pk, client.agency_id, user.pk
         self.tz = client.agency.tzinfo
         self.filters = form.filters()
-        self.since, self.until = date_bounds(self.filters, self.tz)
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.session_ref = session_ref_for(self.session_key)
@@ -152,21 +148,10 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
     async def activity_event(self, message: dict) -> None:
         # A client that moved to another agency is no longer this tab's business, even
         # before the access check that the move set off has closed the socket.
-        if message.get("agency_id") == self.agency_id and self._matches(message):
+        if message.get("agency_id") != self.agency_id:
+            return
+        if self.filters.matches(live.event_fields(message), self.tz):
             await self._send_rows([message["html"]])
-
-    def _matches(self, message: dict) -> bool:
-        f = self.filters
-        if f.event_type and message["event_type"] != f.event_type:
-            return False
-        if f.user_id and message["user_id"] != f.user_id:
-            return False
-        occurred_at = datetime.fromtimestamp(message["occurred_at"], tz=UTC)
-        if self.since and occurred_at < self.since:
-            return False
-        if self.until and occurred_at >= self.until:
-            return False
-        return True
 
     async def access_changed(self, message: dict) -> None:
         await self._close_unless_still_allowed()

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 
 from asgiref.sync import SyncToAsync
@@ -57,6 +57,15 @@ def event_message(event: AuthEvent, tz: tzinfo) -> dict:
         "user_id": event.user_id,
         "occurred_at": event.occurred_at.timestamp(),
         "html": render_row(event, tz),
+    }
+
+
+def event_fields(message: dict) -> dict:
+    """What the tab's filter reads of the event in an `event_message` (see EventFilters.matches)."""
+    return {
+        "event_type": message["event_type"],
+        "user_id": message["user_id"],
+        "occurred_at": datetime.fromtimestamp(message["occurred_at"], tz=UTC),
     }
 
 

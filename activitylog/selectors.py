@@ -1,8 +1,10 @@
 """Reads of the activity log for the staff UI and ops exports."""
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from django.core import signing
 from django.db.models import BigIntegerField, Case, Count, DateTimeField, OuterRef, Q, QuerySet, Subquery, When
@@ -46,37 +48,49 @@ class Keyset:
         return cls(occurred_at, event_id)
 
 
+# What each lookup that EventFilters uses means in Python.
+_LOOKUPS = {"exact": operator.eq, "gte": operator.ge, "lt": operator.lt}
+
+
 @dataclass(frozen=True)
 class EventFilters:
+    """
+    The Activity Log tab's filters, defined once for both of their uses: `condition()`
+    narrows the queries (the page, a resync, the CSV download) and `matches()` tests one
+    event pushed live, so a live row is one that the page shows after a reload.
+    """
+
     event_type: str = ""
     user_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
 
+    def condition(self, tz: tzinfo) -> Q:
+        """The filter as a queryset condition; the dates are whole days in `tz`."""
+        return Q(*(Q(**{f"{field}__{lookup}": value}) for field, lookup, value in self._terms(tz)))
 
-def date_bounds(filters: EventFilters, tz: tzinfo) -> tuple[datetime | None, datetime | None]:
-    """The filter's date range as [since, until) instants: whole days in `tz`."""
-    since = until = None
-    if filters.date_from:
-        since = datetime.combine(filters.date_from, time.min, tzinfo=tz)
-    if filters.date_to:
-        until = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=tz)
-    return since, until
+    def matches(self, event: Mapping[str, Any], tz: tzinfo) -> bool:
+        """Whether an event (its event_type, user_id and aware occurred_at) meets `condition(tz)`."""
+        return all(_LOOKUPS[lookup](event[field], value) for field, lookup, value in self._terms(tz))
+
+    def _terms(self, tz: tzinfo) -> list[tuple[str, str, Any]]:
+        """(field, lookup, value) terms that an event must all meet."""
+        terms = []
+        if self.event_type:
+            terms.append(("event_type", "exact", self.event_type))
+        if self.user_id:
+            terms.append(("user_id", "exact", self.user_id))
+        if self.date_from:
+            terms.append(("occurred_at", "gte", datetime.combine(self.date_from, time.min, tzinfo=tz)))
+        if self.date_to:
+            day_after = self.date_to + timedelta(days=1)
+            terms.append(("occurred_at", "lt", datetime.combine(day_after, time.min, tzinfo=tz)))
+        return terms
 
 
 def auth_events_filtered(*, client: Client, filters: EventFilters, tz: tzinfo):
     """A client's events matching the tab's filters."""
-    events = AuthEvent.objects.filter(client_id=client.pk)
-    if filters.event_type:
-        events = events.filter(event_type=filters.event_type)
-    if filters.user_id:
-        events = events.filter(user_id=filters.user_id)
-    since, until = date_bounds(filters, tz)
-    if since:
-        events = events.filter(occurred_at__gte=since)
-    if until:
-        events = events.filter(occurred_at__lt=until)
-    return events
+    return AuthEvent.objects.filter(filters.condition(tz), client_id=client.pk)
 
 
 def auth_events_page(
