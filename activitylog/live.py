@@ -97,10 +97,21 @@ _pending: set[concurrent.futures.Future] = set()
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    # Inside an ASGI server, sync code runs in a thread that asgiref ties to the server's
-    # own running loop: the sockets' loop, which the in-memory layer needs.
+    """
+    The running event loop that called this thread through `sync_to_async`, or None.
+
+    What it buys: inside an ASGI server, a view's publish goes to the server's own loop,
+    where its sockets live. The in-memory channel layer only delivers there, and the
+    Redis layer reuses that loop's connections instead of the publisher thread's.
+
+    What it relies on: asgiref has no public way to ask this. Its private
+    `SyncToAsync.threadlocal` is set in every thread that sync_to_async runs code in
+    (`main_event_loop` and `main_event_loop_pid`, for async_to_sync to find its way
+    back). tests/test_live.py pins that, so an asgiref release that changes it fails
+    there instead of sending live rows to the wrong loop.
+    """
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
+        return None  # not such a thread, or one from before a fork
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
     # asgiref never clears the mark: a thread whose loop has since closed keeps it.
     return loop if loop is not None and not loop.is_closed() else None

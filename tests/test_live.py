@@ -331,6 +331,18 @@ async def test_a_promotion_keeps_the_socket_open(acme):
     await socket.disconnect()
 
 
+# Which event loop a publish goes to ------------------------------------------------------
+
+
+async def test_sync_code_run_by_the_server_publishes_on_the_servers_loop():
+    """live._server_loop leans on asgiref's private parts; an asgiref upgrade that changes them fails here."""
+    assert await sync_to_async(live._server_loop)() is asyncio.get_running_loop(), (
+        "asgiref no longer marks the threads that sync_to_async runs code in with "
+        "SyncToAsync.threadlocal.main_event_loop and .main_event_loop_pid, which live._server_loop reads: "
+        "live rows would be published on another loop. Find the server's loop another way."
+    )
+
+
 # When the channel layer is down ---------------------------------------------------------
 
 
