@@ -18,10 +18,10 @@ from activitylog import export
 from activitylog.access import client_for_activity_export
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import auth_events_filtered
-from clients.staff import staff_required
+from clients.staff import StaffHttpRequest, staff_required
 
 
-def _export_request(request, client_id: int):
+def _export_request(request: StaffHttpRequest, client_id: int):
     """(events, filename) for a valid request, or (None, errors); raises 403/404 like the tab."""
     client = client_for_activity_export(request.user, client_id)
     form = ActivityFilterForm(request.GET, client=client)
@@ -54,7 +54,7 @@ def _close(*iterators) -> None:
 
 @require_GET
 @staff_required
-async def activity_export(request, client_id: int) -> HttpResponse:
+async def activity_export(request: StaffHttpRequest, client_id: int) -> HttpResponse:
     """The client's activity log under the tab's filters, as CSV (see activitylog/export.py)."""
     events, detail = await sync_to_async(_export_request)(request, client_id)
     if events is None:

@@ -1,22 +1,22 @@
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from activitylog.access import client_for_activity_log, may_export_logs
 from activitylog.forms import ActivityFilterForm
 from activitylog.rows import prepare_rows
 from activitylog.selectors import auth_events_page, login_summary
-from clients.staff import staff_required
+from clients.staff import StaffHttpRequest, staff_required
 
 TEMPLATE = "activitylog/activity_tab.html"
 
 
 @require_GET
 @staff_required
-def activity_tab(request, client_id: int):
+def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
     """
     The Activity Log tab of Client Details.
 
@@ -32,7 +32,6 @@ def activity_tab(request, client_id: int):
         "portal_users": client.portal_users.order_by("email"),
         "can_export": may_export_logs(request.membership),
     }
-    htmx: HtmxDetails = request.htmx
     if not form.is_valid():
         return _filter_errors(request, context, form)
 
@@ -47,20 +46,20 @@ def activity_tab(request, client_id: int):
         next_cursor=next_keyset.encode() if next_keyset else "",
         filter_query=form.filter_query(),
     )
-    if htmx and cursor is not None:
+    if request.htmx and cursor is not None:
         return render(request, TEMPLATE + "#older-rows", context)
     context.update(
         summary=login_summary(client=client),
         is_filtered=any(form.cleaned_data[n] for n in ("type", "user", "date_from", "date_to")),
     )
-    if htmx:
-        if htmx.target == "activity-results":
+    if request.htmx:
+        if request.htmx.target == "activity-results":
             return render(request, TEMPLATE + "#results", context)
         return render(request, TEMPLATE + "#tab", context)
     return render(request, TEMPLATE, context)
 
 
-def _filter_errors(request, context: dict, form: ActivityFilterForm):
+def _filter_errors(request: StaffHttpRequest, context: dict, form: ActivityFilterForm) -> HttpResponse:
     """
     The tab with the form's errors shown inline above the (emptied) results.
 
@@ -70,10 +69,9 @@ def _filter_errors(request, context: dict, form: ActivityFilterForm):
     the row where the link was.
     """
     context["errors"] = [e for errors in form.errors.values() for e in errors]
-    htmx: HtmxDetails = request.htmx
-    if not htmx:
+    if not request.htmx:
         return render(request, TEMPLATE, context, status=422)
-    if htmx.target == "client-tabs":
+    if request.htmx.target == "client-tabs":
         return render(request, TEMPLATE + "#tab", context, status=422)
     response = render(request, TEMPLATE + "#results", context, status=422)
     return reswap(retarget(response, "#activity-results"), "innerHTML")
