@@ -112,7 +112,17 @@ class Command(BaseCommand):
             rows, total=events.count() if show_progress else None,
             unit=" events", unit_scale=True, file=progress_stream, disable=not show_progress,
         )
-        chunks = export.FORMATS[output_format](progress)
+        try:
+            self._write(export.FORMATS[output_format](progress), output)
+        finally:
+            progress.close()
+            # Ends a COPY still in progress now, rather than when the connection is reused.
+            source.close()
+        if output != "-":
+            self.stderr.write(f"Wrote {rows.count} events to {output}.", style_func=self.style.SUCCESS)
+
+    def _write(self, chunks, output: str) -> None:
+        """Write the formatted chunks to stdout or, all or nothing, to the file `output`."""
         try:
             if output == "-":
                 for chunk in chunks:
@@ -136,12 +146,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The database failed during the export{'' if output == '-' else f'; {output} was not written'}: {reason}"
             ) from None
-        finally:
-            progress.close()
-            # Ends a COPY still in progress now, rather than when the connection is reused.
-            source.close()
-        if output != "-":
-            self.stderr.write(f"Wrote {rows.count} events to {output}.", style_func=self.style.SUCCESS)
 
     def _agency_ids(self, slugs: list[str]) -> list[int]:
         found = dict(Agency.objects.filter(slug__in=slugs).values_list("slug", "pk"))
