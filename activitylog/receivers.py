@@ -87,12 +87,21 @@ def _session_deleted(sender, instance, **kwargs) -> None:
         transaction.on_commit(partial(live.staff_session_ended, int(user_id), session_ref))
 
 
+def _save_changes(instance, field_name: str, update_fields) -> bool:
+    """
+    Whether saving `instance` changes `field_name` from the value stored now: one query,
+    and none for a save that cannot touch the field (a new row, or update_fields without it).
+    """
+    field = type(instance)._meta.get_field(field_name)
+    if instance.pk is None or (update_fields is not None and not {field.name, field.attname} & update_fields):
+        return False
+    stored = type(instance)._base_manager.filter(pk=instance.pk).values_list(field.attname, flat=True).first()
+    return stored is not None and stored != getattr(instance, field.attname)
+
+
 @receiver(pre_save, sender=Client, dispatch_uid="activitylog.client_move_noticed")
 def _notice_client_move(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
-    if raw or instance.pk is None or (update_fields is not None and "agency" not in update_fields):
-        return
-    stored = Client.objects.filter(pk=instance.pk).values_list("agency_id", flat=True).first()
-    instance._activitylog_moved = stored is not None and stored != instance.agency_id
+    instance._activitylog_moved = not raw and _save_changes(instance, "agency", update_fields)
 
 
 @receiver(post_save, sender=Client, dispatch_uid="activitylog.client_moved")
@@ -105,14 +114,12 @@ def _client_moved(sender, instance, **kwargs) -> None:
 
 @receiver(pre_save, sender=User, dispatch_uid="activitylog.password_change_noticed")
 def _notice_password_change(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
-    if raw or instance.pk is None or instance.client_id is None:
-        return
-    if update_fields is not None and "password" not in update_fields:
-        return  # e.g. last_login on every sign-in: no query
-    stored = User.objects.filter(pk=instance.pk).values_list("password", flat=True).first()
     # Any change of the stored hash (a new password, an unusable one, even a hasher upgrade)
     # changes the session auth hash, and Django stops accepting the user's other sessions.
-    instance._activitylog_password_changed = stored is not None and stored != instance.password
+    # Staff have no tracked portal sessions; a sign-in's save of last_login costs no query.
+    instance._activitylog_password_changed = (
+        not raw and instance.client_id is not None and _save_changes(instance, "password", update_fields)
+    )
 
 
 @receiver(post_save, sender=User, dispatch_uid="activitylog.password_change")

@@ -109,13 +109,16 @@ async def test_deleting_the_staff_users_sessions_closes_their_sockets(acme, only
     assert await socket.close_code() == SESSION_ENDED
 
 
-async def test_moving_the_client_to_another_agency_closes_the_old_agencys_sockets(acme, globex, only_instant_closes):
+@pytest.mark.parametrize("update_fields", [None, ["agency"], ["agency_id"]], ids=["save", "by-name", "by-attname"])
+async def test_moving_the_client_to_another_agency_closes_the_old_agencys_sockets(
+    acme, globex, only_instant_closes, update_fields
+):
     old_manager = await opened(acme.client.pk, acme.manager)
 
     def move():
         client = Client.objects.get(pk=acme.client.pk)
         client.agency = globex.agency
-        client.save()
+        client.save(update_fields=update_fields)
 
     await db(move)()
     assert await old_manager.close_code() == FORBIDDEN
