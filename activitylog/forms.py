@@ -7,7 +7,6 @@ from activitylog.models import EventType
 from activitylog.selectors import BadCursor, EventFilters, Keyset
 from clients.models import Client
 
-
 # Far enough for any real log, and clear of datetime's limits once a time zone is applied.
 _EARLIEST = date(1970, 1, 1)
 _LATEST = date(9998, 12, 31)

@@ -79,9 +79,9 @@ def _session_deleted(sender, instance, **kwargs) -> None:
     if instance.expire_date <= timezone.now():
         return
     data = instance.get_decoded()
-    user_id = data.get(SESSION_KEY)
     if is_portal_session(data):
         return
+    user_id = data.get(SESSION_KEY)
     if user_id is not None and str(user_id).isdigit():
         session_ref = session_ref_for(instance.session_key)
         transaction.on_commit(partial(live.staff_session_ended, int(user_id), session_ref))

@@ -33,7 +33,6 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 
 from tests.subprocesses import app_database_url
 

@@ -15,9 +15,9 @@ from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from demo.management.commands.simulate_portal_activity import server_url_is_valid
 from activitylog.models import EventType
 from activitylog.services import auth_event_record
+from demo.management.commands.simulate_portal_activity import server_url_is_valid
 from tests.subprocesses import manage, manage_command, manage_env
 
 # Any text at all: NUL, lone surrogates, line breaks, other scripts.

@@ -18,9 +18,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from demo.management.commands.simulate_portal_activity import _Browser
 from activitylog.models import AuthEvent, EventType, PortalSession, SessionEndReason
 from activitylog.services import auth_event_record
+from demo.management.commands.simulate_portal_activity import _Browser
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
 from tests.subprocesses import manage
