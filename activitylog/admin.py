@@ -57,6 +57,9 @@ class AuthEventAdmin(admin.ModelAdmin):
     actions = None
     readonly_fields = [f.name for f in AuthEvent._meta.fields]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     @admin.display(description="occurred at (UTC)", ordering="occurred_at")
     def occurred(self, event: AuthEvent) -> str:
         return format_timestamp(event.occurred_at).replace("T", " ").replace("Z", "")
