@@ -81,6 +81,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         self.client, self.client_id, self.agency_id, self.user_id = client, client.pk, client.agency_id, user.pk
         self.tz = client.agency.tzinfo
         self.filters = form.filters()
+        self.matches = self.filters.matcher(self.tz)
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.session_ref = session_ref_for(self.session_key)
@@ -150,7 +151,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         # before the access check that the move set off has closed the socket.
         if message.get("agency_id") != self.agency_id:
             return
-        if self.filters.matches(live.event_fields(message), self.tz):
+        if self.matches(live.event_fields(message)):
             await self._send_rows([message["html"]])
 
     async def access_changed(self, message: dict) -> None:

@@ -1,7 +1,7 @@
 """Reads of the activity log for the staff UI and ops exports."""
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -71,7 +71,12 @@ class EventFilters:
 
     def matches(self, event: Mapping[str, Any], tz: tzinfo) -> bool:
         """Whether an event (its event_type, user_id and aware occurred_at) meets `condition(tz)`."""
-        return all(_LOOKUPS[lookup](event[field], value) for field, lookup, value in self._terms(tz))
+        return self.matcher(tz)(event)
+
+    def matcher(self, tz: tzinfo) -> Callable[[Mapping[str, Any]], bool]:
+        """`matches` with the terms worked out once: a socket tests every pushed event with it."""
+        tests = [(field, _LOOKUPS[lookup], value) for field, lookup, value in self._terms(tz)]
+        return lambda event: all(test(event[field], value) for field, test, value in tests)
 
     def _terms(self, tz: tzinfo) -> list[tuple[str, str, Any]]:
         """(field, lookup, value) terms that an event must all meet."""
