@@ -10,6 +10,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from activitylog.access import may_inspect_every_log
 from activitylog.chain import format_timestamp
 from activitylog.models import AuthEvent
+from clients.clock import spell, spell_utc
 from clients.models import User
 
 
@@ -43,7 +44,7 @@ class CappedCountPaginator(Paginator):
 class AuthEventAdmin(admin.ModelAdmin):
     """Read-only inspection of the activity log for platform superusers."""
 
-    list_display = ("occurred", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
+    list_display = ("occurred", "occurred_local", "event_type", "client", "agency", "email", "ip", "browser", "os", "reason")
     list_filter = ("event_type", "agency", "occurred_at")
     # Shows the search box; get_search_results() decides what these words match.
     search_fields = ("client__name", "client__email", "email", "=ip")
@@ -55,14 +56,25 @@ class AuthEventAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 100
     actions = None
-    readonly_fields = [f.name for f in AuthEvent._meta.fields]
+    # The detail page spells the time as every page does (clients/clock.py), in UTC and in
+    # the agency's zone, beside the exact stored value that the hash covers.
+    readonly_fields = ["occurred", "occurred_local", "stored_timestamp",
+                       *(f.name for f in AuthEvent._meta.fields if f.name != "occurred_at")]
 
     class Media:
         css = {"all": ["css/admin.css"]}
 
-    @admin.display(description="occurred at (UTC)", ordering="occurred_at")
+    @admin.display(description="occurred (UTC)", ordering="occurred_at")
     def occurred(self, event: AuthEvent) -> str:
-        return format_timestamp(event.occurred_at).replace("T", " ").replace("Z", "")
+        return spell_utc(event.occurred_at)
+
+    @admin.display(description="agency's local time")
+    def occurred_local(self, event: AuthEvent) -> str:
+        return spell(event.occurred_at, event.agency.tzinfo)
+
+    @admin.display(description="stored timestamp (hashed)")
+    def stored_timestamp(self, event: AuthEvent) -> str:
+        return format_timestamp(event.occurred_at)
 
     def get_search_results(self, request, queryset, search_term):
         """

@@ -37,8 +37,9 @@ from django.utils.safestring import mark_safe
 from activitylog import access, live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
-from activitylog.selectors import EventFilters, auth_events_since
+from activitylog.selectors import EventFilters, auth_events_by_id, auth_events_since
 from activitylog.services import session_ref_for
+from clients.clock import ZONE_COOKIE, zone_choice
 
 logger = logging.getLogger("activitylog.live")
 
@@ -79,7 +80,12 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             return
 
         self.client, self.client_id, self.agency_id, self.user_id = client, client.pk, client.agency_id, user.pk
-        self.tz = client.agency.tzinfo
+        # The zone the viewer reads times in, from the same cookie as the pages. Published
+        # rows are spelled in the agency's zone; a viewer who chose another one gets each
+        # row rendered again for them (one primary-key read).
+        zone = zone_choice(self.scope.get("cookies", {}).get(ZONE_COOKIE), agency_zone=client.agency.time_zone)
+        self.tz = zone.tzinfo
+        self.renders_own_rows = zone.name != client.agency.time_zone
         self.filters = form.filters()
         self.matches = self.filters.matcher(self.tz)
         session = self.scope.get("session")
@@ -151,8 +157,15 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         # before the access check that the move set off has closed the socket.
         if message.get("agency_id") != self.agency_id:
             return
-        if self.matches(live.event_fields(message)):
+        if not self.matches(live.event_fields(message)):
+            return
+        if self.renders_own_rows:
+            await self._send_rows(await database_sync_to_async(self._rows_in_own_zone)([message["id"]]))
+        else:
             await self._send_rows([message["html"]])
+
+    def _rows_in_own_zone(self, ids: list[int]) -> list[str]:
+        return [live.render_row(event, self.tz) for event in auth_events_by_id(client=self.client, ids=ids)]
 
     async def access_changed(self, message: dict) -> None:
         await self._close_unless_still_allowed()

@@ -43,7 +43,7 @@ def staff_group(user_id: int) -> str:
 
 def render_row(event: AuthEvent, tz: tzinfo, *, live: bool = True) -> str:
     """The event's table row, from the same partial the page uses."""
-    prepare_rows([event], tz=tz, live=live)
+    prepare_rows([event], tz=tz)
     return render_to_string(ROW_TEMPLATE, {"event": event, "live": live})
 
 

@@ -2,37 +2,28 @@
 The text of an Activity Log row, formatted in Python once per event.
 
 Django's date filters and timesince cost about 0.3 ms a row in the template; plain
-strftime costs a few microseconds. The row partial only prints these strings.
+strftime costs a few microseconds. The row partial only prints these strings, spelled
+as every other page spells a time (clients/clock.py).
 """
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from django.utils import timezone
-from django.utils.timesince import timesince
 
-from activitylog.models import AuthEvent, EventType
-
-
-def _stamp(value: datetime, tz: tzinfo) -> dict:
-    local = value.astimezone(tz)
-    return {
-        "iso": value.astimezone(UTC).isoformat(),  # what <time datetime> carries
-        "local": local.strftime("%Y-%m-%d %H:%M:%S"),
-        "day": f"{local:%A}, {local.day} {local:%B %Y}",
-        "sort": int(value.timestamp()),
-    }
+from activitylog.models import AuthEvent
+from clients.clock import spell
+from clients.templatetags.clock import stamp_html
 
 
-def prepare_rows(events: list[AuthEvent], *, tz: tzinfo, live: bool = False,
-                 now: datetime | None = None) -> list[AuthEvent]:
-    """Attach `shown` (occurred_at) and `session_shown` (the login an expiry closes) to each event."""
+def prepare_rows(events: list[AuthEvent], *, tz: tzinfo, now: datetime | None = None) -> list[AuthEvent]:
+    """
+    Attach to each event `stamp` (its time, with how long ago), `sort` (the order the live
+    script keeps) and `session_login_shown` (when the login that an expiry closes happened).
+    """
     now = now or timezone.now()
     for event in events:
-        event.shown = _stamp(event.occurred_at, tz)
-        if live and event.event_type != EventType.SESSION_EXPIRED:
-            event.shown["ago"] = "just now"
-        else:
-            event.shown["ago"] = f"{timesince(event.occurred_at, now)} ago"
+        event.stamp = stamp_html(event.occurred_at, tz, now=now)
+        event.sort = int(event.occurred_at.timestamp())
         login_at = getattr(event, "session_login_at", None)
-        event.session_shown = _stamp(login_at, tz) if login_at else None
+        event.session_login_shown = spell(login_at, tz) if login_at else None
     return events

@@ -135,6 +135,12 @@ def auth_events_since(*, client: Client, filters: EventFilters, tz: tzinfo, afte
     return list(_with_session_start(events).order_by("-occurred_at", "-id")[:limit])
 
 
+def auth_events_by_id(*, client: Client, ids: list[int]) -> list[AuthEvent]:
+    """The client's events with these ids, newest first, as the tab's rows need them."""
+    events = AuthEvent.objects.filter(client_id=client.pk, id__in=ids)
+    return list(_with_session_start(events).order_by("-occurred_at", "-id"))
+
+
 def _with_session_start(events):
     """
     On each session_expired row, the login it closes (`session_login_id`, `session_login_at`),

@@ -1,11 +1,15 @@
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 
+from clients.clock import ZONE_COOKIE, zone_choice
 from clients.staff import membership_of
 
 
 class AgencyTimezoneMiddleware:
-    """Show staff every time in their agency's time zone."""
+    """
+    Show staff every time in the zone they read times in (`request.zone`): their agency's,
+    unless their `tz` cookie chose their browser's or UTC (clients/clock.py).
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -13,8 +17,10 @@ class AgencyTimezoneMiddleware:
     def __call__(self, request):
         membership = membership_of(getattr(request, "user", None))
         if membership is not None:
-            timezone.activate(membership.agency.tzinfo)
+            request.zone = zone_choice(request.COOKIES.get(ZONE_COOKIE), agency_zone=membership.agency.time_zone)
+            timezone.activate(request.zone.tzinfo)
         else:
+            request.zone = None
             timezone.deactivate()
         try:
             return self.get_response(request)

@@ -1,11 +1,14 @@
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 # The one edge from this app into the activity log: its pages show facts from the log.
 from activitylog import selectors as activity_log
-from clients.forms import ClientSearchForm
+from clients.clock import ZONE_COOKIE, ZONE_COOKIE_MAX_AGE
+from clients.forms import ClientSearchForm, ZoneForm
 from clients.models import Client
 from clients.selectors import clients_for_agency
 from clients.staff import StaffHttpRequest, staff_required
@@ -62,3 +65,22 @@ def client_detail(request: StaffHttpRequest, client_id: int):
     }
     template = "clients/client_overview.html" + ("#tab" if request.htmx else "")
     return render(request, template, context)
+
+
+@require_POST
+@staff_required
+def zone_set(request: StaffHttpRequest) -> HttpResponse:
+    """Keep the viewer's choice of zone (agency, browser or UTC) in a cookie, and go back."""
+    form = ZoneForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(" ".join(e for errors in form.errors.values() for e in errors), status=400,
+                            content_type="text/plain; charset=utf-8")
+    choice = form.choice(agency_zone=request.membership.agency.time_zone)
+    back = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        back = "/clients/"
+    response = HttpResponseClientRefresh() if request.htmx else redirect(back)
+    response.set_cookie(ZONE_COOKIE, choice.cookie_value(), max_age=ZONE_COOKIE_MAX_AGE,
+                        samesite="Lax", secure=request.is_secure(), httponly=True)
+    return response

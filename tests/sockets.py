@@ -29,10 +29,12 @@ class Socket:
     """A browser tab's websocket, signed in as `user` (or anonymous)."""
 
     def __init__(self, client_id: int, http: HttpClient | None = None, query: str = "",
-                 origin: str = "http://testserver") -> None:
+                 origin: str = "http://testserver", cookies: str = "") -> None:
         headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
         if http is not None:
-            headers.append((b"cookie", f"sessionid={http.cookies['sessionid'].value}".encode()))
+            cookies = f"sessionid={http.cookies['sessionid'].value}" + (f"; {cookies}" if cookies else "")
+        if cookies:
+            headers.append((b"cookie", cookies.encode()))
         path = f"/ws/clients/{client_id}/activity/" + (f"?{query}" if query else "")
         self.comm = WebsocketCommunicator(application, path, headers=headers)
 
@@ -63,8 +65,8 @@ class Socket:
         await self.comm.disconnect(timeout=WITHIN)
 
 
-async def opened(client_id: int, user, query: str = "") -> Socket:
-    socket = Socket(client_id, await sync_to_async(_login)(user), query)
+async def opened(client_id: int, user, query: str = "", cookies: str = "") -> Socket:
+    socket = Socket(client_id, await sync_to_async(_login)(user), query, cookies=cookies)
     assert await socket.open()
     assert await socket.silent(), "a refused socket would have been closed"
     return socket

@@ -49,10 +49,11 @@ def test_rows_are_newest_first_with_every_detail(manager, acme):
 
     assert row_ids(html) == [newer.pk, older.pk]
     # Exact to the second in the agency's zone (New York, UTC-4 in March), UTC in the attribute.
-    assert '<time datetime="2026-03-14T15:09:26.535897+00:00"' in html
-    assert "2026-03-14 11:09:26" in html
+    assert '<time class="stamp" datetime="2026-03-14T15:09:26.535897+00:00"' in html
+    assert ">2026-03-14 11:09:26 EDT</time>" in html
+    assert "Saturday 14 March 2026 · 2026-03-14 15:09:26 UTC" in html  # the tooltip
     assert "America/New_York" in html
-    assert "ago" in html
+    assert "months ago" in html
     assert "client@acme.test" in html and "203.0.113.7" in html
     assert "Chrome 131" in html and "Windows 10" in html
     assert 'class="badge badge-login"' in html and 'class="badge badge-logout"' in html
@@ -74,7 +75,7 @@ def test_the_summary_shows_last_login_and_recent_counts(manager, acme):
 
     assert re.search(r"Logins, last 7 days</dt><dd id=\"summary-7d\">2<", html)
     assert re.search(r"Logins, last 30 days</dt><dd id=\"summary-30d\">4<", html)
-    assert "1\xa0day" in html  # last login one day ago, not the failed attempt an hour ago
+    assert ">1 day ago<" in html  # last login one day ago, not the failed attempt an hour ago
 
 
 def test_a_client_who_never_logged_in_gets_a_helpful_empty_state(manager, acme):

@@ -1,6 +1,7 @@
 """Django admin: platform superusers inspect events read-only; nobody edits or deletes them."""
 
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -8,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from activitylog.models import AuthEvent, EventType
 from activitylog.services import auth_event_record
+from clients.clock import spell, spell_utc
 from clients.models import Client
 
 CHANGELIST = "/admin/activitylog/authevent/"
@@ -152,8 +154,15 @@ def test_a_capped_count_says_more_than_instead_of_a_wrong_number(superuser, acme
     assert "More than 2 results" in html
 
 
-def test_times_are_shown_to_the_microsecond_in_utc(superuser, events):
+def test_times_are_shown_with_seconds_and_zone_in_utc_and_the_agencys_time(superuser, events):
     from activitylog.chain import format_timestamp
 
+    event = events[0]  # Acme is in America/New_York
     html = superuser.get(CHANGELIST).content.decode()
-    assert format_timestamp(events[0].occurred_at).replace("T", " ").rstrip("Z") in html
+    assert f"<td class=\"field-occurred_local\">{spell(event.occurred_at, ZoneInfo('America/New_York'))}</td>" in html
+    assert spell_utc(event.occurred_at) in html and spell_utc(event.occurred_at).endswith(" UTC")
+
+    html = superuser.get(f"{CHANGELIST}{event.pk}/change/").content.decode()
+    assert spell_utc(event.occurred_at) in html
+    assert spell(event.occurred_at, ZoneInfo("America/New_York")) in html
+    assert format_timestamp(event.occurred_at) in html  # the exact value the hash covers

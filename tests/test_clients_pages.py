@@ -54,7 +54,7 @@ def test_it_shows_each_clients_last_login_or_never(manager, acme, more_clients):
     rows = html.split("<tr>")
     acme_row = next(r for r in rows if "Acme Client Co" in r)
     dairy_row = next(r for r in rows if "Dormant Dairy" in r)
-    assert "<time datetime=" in acme_row
+    assert '<time class="stamp" datetime=' in acme_row and ">just now<" in acme_row
     assert "Never" in dairy_row
 
 

@@ -130,7 +130,7 @@ async def test_a_pushed_row_is_the_same_markup_as_the_page(acme):
     html = await socket.comm.receive_from(timeout=WITHIN)
     assert f'<tr id="event-{event.pk}" class="event event-login event-new"' in html
     assert "203.0.113.77" in html and "client@acme.test" in html
-    assert '<time datetime="' in html
+    assert '<time class="stamp" datetime="' in html
     await socket.disconnect()
 
 

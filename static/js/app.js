@@ -39,3 +39,58 @@ document.addEventListener("change", (event) => {
 document.addEventListener("htmx:validation:halted", (event) => {
   event.target.reportValidity?.();
 });
+
+// One clock (clients/clock.py). "How long ago" keeps counting while a page stays open,
+// in the same words the server uses.
+const AGO_STEPS = [[365 * 86400, "year"], [30 * 86400, "month"], [86400, "day"], [3600, "hour"], [60, "minute"]];
+
+function ago(when, now) {
+  const seconds = Math.floor((now - when) / 1000);
+  for (const [size, unit] of AGO_STEPS) {
+    if (seconds >= size) {
+      const count = Math.floor(seconds / size);
+      return `${count} ${unit}${count === 1 ? "" : "s"} ago`;
+    }
+  }
+  return "just now";
+}
+
+function refreshAgo(root = document) {
+  const now = Date.now();
+  root.querySelectorAll("[data-ago]").forEach((element) => {
+    const text = ago(Date.parse(element.dataset.ago), now);
+    if (element.textContent !== text) element.textContent = text;
+  });
+}
+setInterval(refreshAgo, 15000);
+document.addEventListener("htmx:afterSettle", () => refreshAgo());
+document.addEventListener("htmx:wsAfterMessage", () => refreshAgo());
+
+// `2026-11-25 21:09:32 EST` in the browser's own zone, for the tooltip of every time.
+function spellLocal(date) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZoneName: "short",
+  }).formatToParts(date).map((part) => [part.type, part.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+}
+
+// Hovering or focusing a time shows it in UTC (from the server) and in the viewer's own zone.
+function addLocalTime(event) {
+  const time = event.target.closest?.("time.stamp");
+  if (!time || time.dataset.local) return;
+  time.dataset.local = spellLocal(new Date(time.dateTime));
+  time.title = `${time.title}\nYour time: ${time.dataset.local}`;
+}
+document.addEventListener("mouseover", addLocalTime);
+document.addEventListener("focusin", addLocalTime);
+
+// The zone switch (base.html) offers the browser's zone by name, which only the browser knows.
+function fillBrowserZone() {
+  const form = document.querySelector("form.zone-switch");
+  if (!form) return;
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  form.elements.browser_zone.value = zone;
+  form.querySelector('option[value="browser"]').textContent = `Your browser: ${zone}`;
+}
+fillBrowserZone();
