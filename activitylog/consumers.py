@@ -3,7 +3,8 @@ Channel layer → the open tab. One websocket per open Activity Log tab.
 
 Protocol (the browser side is static/js/live.js):
 - connect to /ws/clients/<id>/activity/?<the tab's filters>; access is checked with the
-  same function as the page, and anyone else is closed with 4403 before joining a group;
+  same function as the page, and anyone else is closed before joining a group: 4001 when
+  nobody is signed in, 4403 for a user who may not read this log;
 - the browser sends {"type": "resync", "after": <newest event id it shows>} on every
   (re)connect; the server, already in the group, answers with the rows after that id,
   or tells the browser to reload the list when too many were missed;
@@ -46,6 +47,9 @@ logger = logging.getLogger("activitylog.live")
 # The session behind the socket ended or changed (sign-out, new key after a password
 # change): the browser opens a new socket, whose handshake decides with its current cookie.
 CLOSE_SESSION_ENDED = 4401
+# Nobody is signed in (the handshake after a sign-out, or an expired session): the tab
+# offers "Sign in again" instead of retrying.
+CLOSE_SIGNED_OUT = 4001
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
 CLOSE_NOT_FOUND = 4404
@@ -69,6 +73,9 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         self.groups_joined: list[str] = []
         user = self.scope.get("user")
         client_id = self.scope["url_route"]["kwargs"]["client_id"]
+        if user is None or not user.is_authenticated:
+            await self._refuse(CLOSE_SIGNED_OUT)
+            return
         try:
             client = await database_sync_to_async(client_for_activity_log)(user, client_id)
         except (PermissionDenied, Http404):
@@ -86,7 +93,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         zone = zone_choice(self.scope.get("cookies", {}).get(ZONE_COOKIE), agency_zone=client.agency.time_zone)
         self.tz = zone.tzinfo
         self.renders_own_rows = zone.name != client.agency.time_zone
-        self.filters = form.filters()
+        self.filters = await database_sync_to_async(form.filters)(self.tz)  # a search by email reads users
         self.matches = self.filters.matcher(self.tz)
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None

@@ -55,6 +55,7 @@ def event_message(event: AuthEvent, tz: tzinfo) -> dict:
         "agency_id": event.agency_id,
         "event_type": event.event_type,
         "user_id": event.user_id,
+        "ip": event.ip,
         "occurred_at": event.occurred_at.timestamp(),
         "html": render_row(event, tz),
     }
@@ -65,6 +66,7 @@ def event_fields(message: dict) -> dict:
     return {
         "event_type": message["event_type"],
         "user_id": message["user_id"],
+        "ip": message["ip"],
         "occurred_at": datetime.fromtimestamp(message["occurred_at"], tz=UTC),
     }
 

@@ -49,7 +49,7 @@ class Keyset:
 
 
 # What each lookup that EventFilters uses means in Python.
-_LOOKUPS = {"exact": operator.eq, "gte": operator.ge, "lt": operator.lt}
+_LOOKUPS = {"exact": operator.eq, "gte": operator.ge, "lt": operator.lt, "in": lambda value, group: value in group}
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,16 @@ class EventFilters:
     user_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    since: datetime | None = None  # a quick range ("last 24 hours") worked out to its start
+    ip: str = ""
+    user_ids: frozenset[int] | None = None  # the portal users a search by email found
 
     def condition(self, tz: tzinfo) -> Q:
         """The filter as a queryset condition; the dates are whole days in `tz`."""
         return Q(*(Q(**{f"{field}__{lookup}": value}) for field, lookup, value in self._terms(tz)))
 
     def matches(self, event: Mapping[str, Any], tz: tzinfo) -> bool:
-        """Whether an event (its event_type, user_id and aware occurred_at) meets `condition(tz)`."""
+        """Whether an event (its event_type, user_id, ip and aware occurred_at) meets `condition(tz)`."""
         return self.matcher(tz)(event)
 
     def matcher(self, tz: tzinfo) -> Callable[[Mapping[str, Any]], bool]:
@@ -85,6 +88,12 @@ class EventFilters:
             terms.append(("event_type", "exact", self.event_type))
         if self.user_id:
             terms.append(("user_id", "exact", self.user_id))
+        if self.user_ids is not None:
+            terms.append(("user_id", "in", self.user_ids))
+        if self.ip:
+            terms.append(("ip", "exact", self.ip))
+        if self.since:
+            terms.append(("occurred_at", "gte", self.since))
         if self.date_from:
             terms.append(("occurred_at", "gte", datetime.combine(self.date_from, time.min, tzinfo=tz)))
         if self.date_to:
@@ -96,6 +105,16 @@ class EventFilters:
 def auth_events_filtered(*, client: Client, filters: EventFilters, tz: tzinfo):
     """A client's events matching the tab's filters."""
     return AuthEvent.objects.filter(filters.condition(tz), client_id=client.pk)
+
+
+def auth_events_count(*, client: Client, filters: EventFilters, tz: tzinfo, cap: int) -> int:
+    """
+    How many events match, counting no further than `cap + 1`: a result above `cap` means
+    "more than cap". Counting every event of a client with millions takes seconds; this
+    reads at most cap + 1 entries of the (client, occurred_at, id) index.
+    """
+    matching = auth_events_filtered(client=client, filters=filters, tz=tz).order_by()
+    return matching.values("occurred_at")[: cap + 1].count()
 
 
 def auth_events_page(

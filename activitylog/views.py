@@ -8,10 +8,12 @@ from django_htmx.http import reswap, retarget
 from activitylog.access import client_for_activity_log, may_export_logs
 from activitylog.forms import ActivityFilterForm
 from activitylog.rows import prepare_rows
-from activitylog.selectors import auth_events_page, login_summary
+from activitylog.selectors import auth_events_count, auth_events_page, login_summary
 from clients.staff import StaffHttpRequest, staff_required
 
 TEMPLATE = "activitylog/activity_tab.html"
+# The tab counts the matching events up to this many, then says "more than".
+COUNT_CAP = 10_000
 
 
 @require_GET
@@ -37,8 +39,9 @@ def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
 
     cursor = form.cleaned_data["cursor"]
     tz = timezone.get_current_timezone()
+    filters = form.filters(tz)
     events, next_keyset = auth_events_page(
-        client=client, filters=form.filters(), tz=tz, after=cursor, limit=settings.ACTIVITYLOG_PAGE_SIZE
+        client=client, filters=filters, tz=tz, after=cursor, limit=settings.ACTIVITYLOG_PAGE_SIZE
     )
     context.update(
         events=prepare_rows(events, tz=tz),
@@ -48,15 +51,39 @@ def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
     )
     if request.htmx and cursor is not None:
         return render(request, TEMPLATE + "#older-rows", context)
+    chips = _chips(request, form)
+    count = auth_events_count(client=client, filters=filters, tz=tz, cap=COUNT_CAP)
     context.update(
         summary=login_summary(client=client),
-        is_filtered=any(form.cleaned_data[n] for n in ("type", "user", "date_from", "date_to")),
+        is_filtered=bool(chips),
+        chips=chips,
+        count_text=_count_text(count, filtered=bool(chips)),
     )
     if request.htmx:
         if request.htmx.target == "activity-results":
             return render(request, TEMPLATE + "#results", context)
         return render(request, TEMPLATE + "#tab", context)
     return render(request, TEMPLATE, context)
+
+
+def _chips(request: StaffHttpRequest, form: ActivityFilterForm) -> list[dict]:
+    """Each filter in force, with the link that removes it (and keeps the others)."""
+    base = request.path
+    return [
+        {"label": label, "value": value, "url": base + (f"?{rest}" if (rest := form.filter_query(without=name)) else "")}
+        for name, label, value in form.active()
+    ]
+
+
+def _count_text(count: int, *, filtered: bool) -> str:
+    """`1 event matches these filters`, `More than 10,000 events in all`: never a slow COUNT of a whale."""
+    if count > COUNT_CAP:
+        number, noun = f"More than {COUNT_CAP:,}", "events"
+    else:
+        number, noun = f"{count:,}", "event" if count == 1 else "events"
+    if not filtered:
+        return f"{number} {noun} in all"
+    return f"{number} {noun} {'matches' if noun == 'event' else 'match'} these filters"
 
 
 def _filter_errors(request: StaffHttpRequest, context: dict, form: ActivityFilterForm) -> HttpResponse:

@@ -63,10 +63,10 @@ async def test_portal_users_are_closed_with_4403(acme, who):
     assert await socket.close_code() == 4403
 
 
-async def test_anonymous_visitors_are_closed_with_4403(acme):
+async def test_anonymous_visitors_are_closed_with_4001_signed_out(acme):
     socket = Socket(acme.client.pk)
     assert await socket.open()
-    assert await socket.close_code() == 4403
+    assert await socket.close_code() == 4001
 
 
 async def test_a_refused_socket_never_joins_the_clients_group(acme):

@@ -94,3 +94,33 @@ function fillBrowserZone() {
   form.querySelector('option[value="browser"]').textContent = `Your browser: ${zone}`;
 }
 fillBrowserZone();
+
+// The Activity Log's filters apply as they change, with one request for a burst of
+// changes: arrow keys through a select, or a search typed and then Enter.
+let filtersPending = null;
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("#activity-filters");
+  if (!form) return;
+  clearTimeout(filtersPending);
+  filtersPending = setTimeout(() => htmx.trigger(form, "filters-changed"), 400);
+});
+document.addEventListener("submit", (event) => {
+  if (event.target.id === "activity-filters") clearTimeout(filtersPending);
+});
+
+// "Load older": the address keeps the position (a reload or a shared link lands there),
+// and focus moves to the first of the rows it added.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const link = event.detail.elt;
+  if (!link.matches?.("#load-older a")) return;
+  const rows = document.querySelectorAll("#activity-rows tr.event");
+  link.dataset.after = rows.length ? rows[rows.length - 1].id : "";
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  const link = event.detail.elt;
+  if (!link.matches?.("#load-older a")) return;
+  const last = link.dataset.after && document.getElementById(link.dataset.after);
+  const first = last ? last.nextElementSibling : document.querySelector("#activity-rows tr.event");
+  if (first && first.matches("tr.event")) first.focus();
+  history.replaceState(history.state, "", link.getAttribute("href"));
+});

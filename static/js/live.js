@@ -9,15 +9,63 @@
     connecting: "Connecting to live updates…",
     live: "Live: new activity appears automatically",
     reconnecting: "Connection lost, reconnecting…",
-    stopped: "Live updates stopped. Reload the page to resume.",
+    "signed-out": "Live updates stopped: you were signed out.",
+    forbidden: "Live updates stopped: your access to this client's log changed.",
+    stopped: "Live updates stopped.",
   };
+  // What the viewer can do about a stop: sign in again, or reload to see where things stand.
+  const STATE_ACTION = { "signed-out": "Sign in again", forbidden: "Reload", stopped: "Reload" };
 
   function setState(state) {
     const status = document.getElementById("activity-live-status");
     if (!status || status.dataset.state === state) return;
     status.dataset.state = state;
     status.textContent = STATE_TEXT[state];
+    const action = document.getElementById("activity-live-action");
+    if (!action) return;
+    action.hidden = !STATE_ACTION[state];
+    action.textContent = STATE_ACTION[state] || "";
+    const here = window.location.pathname + window.location.search;
+    action.href = state === "signed-out" ? `/login/?next=${encodeURIComponent(here)}` : here;
   }
+
+  // New rows are announced politely, and a viewer scrolled down the list is offered a way
+  // up to them instead of rows appearing unseen above.
+  function announce(rows) {
+    const announcer = document.getElementById("activity-announcer");
+    if (!announcer || !rows.length) return;
+    const first = rows[0];
+    const what = `${first.querySelector(".badge").textContent} by ${first.querySelector('[data-label="Portal user"]').textContent}`;
+    announcer.textContent = rows.length === 1 ? `New event: ${what}` : `${rows.length} new events, the newest: ${what}`;
+  }
+
+  let unseen = 0;
+  function offerNewRows(rows) {
+    const control = document.getElementById("activity-new-events");
+    const table = document.getElementById("activity-rows");
+    if (!control || !table || !rows.length) return;
+    if (table.getBoundingClientRect().top >= 0) return; // the newest rows are in view
+    unseen += rows.length;
+    control.textContent = `${unseen} new event${unseen === 1 ? "" : "s"} ↑`;
+    control.hidden = false;
+  }
+
+  document.addEventListener("click", (event) => {
+    if (event.target.id !== "activity-new-events") return;
+    event.target.hidden = true;
+    unseen = 0;
+    const first = document.querySelector("#activity-rows tr.event");
+    document.getElementById("activity-filters")?.scrollIntoView();
+    if (first) first.focus({ preventScroll: true });
+  });
+  window.addEventListener("scroll", () => {
+    const control = document.getElementById("activity-new-events");
+    const table = document.getElementById("activity-rows");
+    if (control && !control.hidden && table && table.getBoundingClientRect().top >= 0) {
+      control.hidden = true;
+      unseen = 0;
+    }
+  }, { passive: true });
 
   function shownIds() {
     return [...document.querySelectorAll("#activity-rows tr.event")].map((row) => Number(row.id.slice(6)));
@@ -42,7 +90,7 @@
       const shownTime = last && last.querySelector("time");
       const rowTime = row.querySelector("time");
       if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
-        last.replaceChildren(rowTime.cloneNode(true), " ", Object.assign(document.createElement("span"), { className: "muted", textContent: "just now" }));
+        last.replaceChildren(rowTime.cloneNode(true), " ", row.querySelector(".ago").cloneNode(true));
       }
       ["summary-7d", "summary-30d"].forEach((id) => {
         const counter = document.getElementById(id);
@@ -78,7 +126,8 @@
       return;
     }
     if (code >= 4000) {
-      setState("stopped"); // the server ended access (4403) or refused the request (4400)
+      // 4001: nobody is signed in any more; 4403: access ended; 4400 and others: refused.
+      setState(code === 4001 ? "signed-out" : code === 4403 ? "forbidden" : "stopped");
       return;
     }
     setState("reconnecting");
@@ -110,6 +159,11 @@
       const loadOlder = document.getElementById("load-older");
       sorted.forEach((row) => tbody.insertBefore(row, loadOlder));
     }
+    const arrived = [...tbody.querySelectorAll("tr.event.event-new:not([data-seen])")];
+    arrived.forEach((row) => { row.dataset.seen = "1"; });
+    arrived.sort((a, b) => Number(b.dataset.sort) - Number(a.dataset.sort));
+    announce(arrived);
+    offerNewRows(arrived);
     countNewLogins(tbody);
     if (rows.length) {
       tbody.closest("table").hidden = false;
