@@ -25,6 +25,9 @@ week = st.datetimes(min_value=START.replace(tzinfo=None), max_value=(START + tim
                     timezones=st.just(UTC))
 
 
+IPS = ["203.0.113.7", "2001:db8::1"]
+
+
 def tab_filters(user_ids: list[int]):
     return st.builds(
         EventFilters,
@@ -32,6 +35,9 @@ def tab_filters(user_ids: list[int]):
         user_id=st.sampled_from([None, *user_ids]),
         date_from=st.none() | days,
         date_to=st.none() | days,
+        since=st.none() | week,
+        ip=st.sampled_from(["", *IPS]),
+        user_ids=st.none() | st.frozensets(st.sampled_from(user_ids)),
     )
 
 
@@ -41,13 +47,15 @@ def _or_often(value, others):
 
 def instants(tab_filter: EventFilters, tz: ZoneInfo):
     """
-    Any instant of the week, or the start of a day in `tz` ±1 µs: often a day where the
-    filter's dates begin or end, which is where its two uses could part.
+    Any instant of the week, or the start of a day in `tz` or of the quick range ±1 µs:
+    often where the filter's dates begin or end, which is where its two uses could part.
     """
     day_after = tab_filter.date_to and tab_filter.date_to + timedelta(days=1)
     edge_days = _or_often(tab_filter.date_from, _or_often(day_after, days))
     starts = st.builds(lambda day, micros: datetime.combine(day, time.min, tzinfo=tz) + timedelta(microseconds=micros),
                        edge_days, st.integers(-1, 1))
+    if tab_filter.since:  # where a quick range begins
+        starts |= st.builds(lambda micros: tab_filter.since + timedelta(microseconds=micros), st.integers(-1, 1))
     return starts | week
 
 
@@ -62,6 +70,7 @@ def test_a_live_event_passes_the_filter_exactly_when_the_page_lists_it(data, acm
             user=users[data.draw(_or_often(tab_filter.user_id, st.sampled_from(list(users))))],
             event_type=data.draw(_or_often(tab_filter.event_type, st.sampled_from(EventType.values))),
             occurred_at=data.draw(instants(tab_filter, tz)),
+            ip=data.draw(_or_often(tab_filter.ip, st.sampled_from([None, *IPS]))),
         )
         for _ in range(data.draw(st.integers(1, 4)))
     ]

@@ -109,18 +109,21 @@ document.addEventListener("submit", (event) => {
 });
 
 // "Load older": the address keeps the position (a reload or a shared link lands there),
-// and focus moves to the first of the rows it added.
+// and focus moves to the first of the rows it added. The link is gone once its rows are
+// in, so the rows themselves (htmx:load) finish the job.
+let olderRequested = null;
 document.addEventListener("htmx:beforeRequest", (event) => {
   const link = event.detail.elt;
   if (!link.matches?.("#load-older a")) return;
   const rows = document.querySelectorAll("#activity-rows tr.event");
-  link.dataset.after = rows.length ? rows[rows.length - 1].id : "";
+  olderRequested = { after: rows.length ? rows[rows.length - 1].id : "", href: link.getAttribute("href") };
 });
-document.addEventListener("htmx:afterSwap", (event) => {
-  const link = event.detail.elt;
-  if (!link.matches?.("#load-older a")) return;
-  const last = link.dataset.after && document.getElementById(link.dataset.after);
-  const first = last ? last.nextElementSibling : document.querySelector("#activity-rows tr.event");
+document.addEventListener("htmx:load", (event) => {
+  if (!olderRequested || !event.target.matches?.("tr.event")) return;
+  const { after, href } = olderRequested;
+  olderRequested = null;
+  const last = after && document.getElementById(after);
+  const first = last ? last.nextElementSibling : event.target;
   if (first && first.matches("tr.event")) first.focus();
-  history.replaceState(history.state, "", link.getAttribute("href"));
+  history.replaceState(history.state, "", href);
 });
