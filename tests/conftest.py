@@ -6,8 +6,10 @@ Charlie-style rule: every permission test includes someone who must be refused.
 """
 
 import os
+import shutil
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.hashers import make_password
@@ -136,3 +138,33 @@ def portal_login(client, email: str, password: str = PASSWORD, **headers):
 
 def portal_logout(client, **headers):
     return client.post("/portal/logout/", **headers)
+
+
+# Real Chromium for the browser tests (tests/test_browser*.py, test_accessibility.py) ----------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def browser_unavailable(reason: str):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (REQUIRE_BROWSER=1: browser tests must run here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        browser_unavailable("Chromium not found: install it with `apt-get install chromium` to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; Django then refuses
+    # database calls from it unless told that this (test-only) use is deliberate.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

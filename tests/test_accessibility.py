@@ -9,7 +9,7 @@ import pytest
 from activitylog.services import auth_event_record
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
-from tests.test_browser import _log, browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_browser import _log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
 
@@ -32,7 +32,7 @@ def _violations(page) -> list[str]:
     return found
 
 
-def _signed_in(browser, url: str, width: int, login_path: str, email: str):  # noqa: F811
+def _signed_in(browser, url: str, width: int, login_path: str, email: str):
     page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
     page.goto(url + login_path)
     page.fill("#id_username", email)
@@ -43,7 +43,7 @@ def _signed_in(browser, url: str, width: int, login_path: str, email: str):  # n
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, width):  # noqa: F811
+def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, width):
     for event_type in ("login", "login_failed", "logout"):
         auth_event_record(user=acme.portal_user, event_type=event_type,
                           reason="bad_password" if event_type == "login_failed" else "")
@@ -78,7 +78,7 @@ def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, wi
     assert found == []
 
 
-def test_on_a_phone_the_tables_stack_into_cards_that_label_every_field(browser, acme):  # noqa: F811
+def test_on_a_phone_the_tables_stack_into_cards_that_label_every_field(browser, acme):
     auth_event_record(user=acme.portal_user, event_type="login")
     labels = """() => [...document.querySelectorAll('table tbody tr:not(#load-older) td:not(.empty)')].map(
         td => [td.closest('table').querySelector('thead').offsetParent === null,

@@ -12,7 +12,13 @@ from django.utils import timezone
 from activitylog import views
 from activitylog.models import EventType
 from activitylog.services import auth_event_record
-from tests.test_activity_tab import HTMX, manager, row_ids, url  # noqa: F401 - manager is a fixture
+from tests.test_activity_tab import HTMX, row_ids, url
+
+
+@pytest.fixture
+def manager(client, acme):
+    client.force_login(acme.manager)
+    return client
 
 
 def record(user, *, ago: timedelta, ip: str = "203.0.113.7", event_type=EventType.LOGIN):

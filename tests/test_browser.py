@@ -8,46 +8,18 @@ Needs Debian's Chromium (`apt-get install chromium`). Without it these tests ski
 that hint, except where REQUIRE_BROWSER=1 (CI), where they fail instead.
 """
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, browser_unavailable
 from tests.servers import ROOT, asgi_server, redis_available, server_redis
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 # A deadline, not a speed goal (that is `make bench`): generous, so a busy machine cannot fail it.
 LIVE_WITHIN_MS = 15_000
-
-
-def _unavailable(reason: str):
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (REQUIRE_BROWSER=1: browser tests must run here)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        _unavailable("Chromium not found: install it with `apt-get install chromium` to run browser tests")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; Django then refuses
-    # database calls from it unless told that this (test-only) use is deliberate.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _log(name: str) -> Path:
@@ -113,7 +85,7 @@ def test_a_clients_login_and_logout_appear_in_an_open_tab_without_a_reload(brows
 
 def test_a_login_on_one_server_process_appears_in_a_tab_on_another(browser, acme):
     if not redis_available():
-        _unavailable(f"Redis is not reachable at {server_redis()[0]}; two server processes need it")
+        browser_unavailable(f"Redis is not reachable at {server_redis()[0]}; two server processes need it")
     with asgi_server(log_path=_log("server-a")) as server_a, asgi_server(log_path=_log("server-b")) as server_b:
         _login_and_logout_appear_live(browser, staff_url=server_b, portal_url=server_a, acme=acme, name="two-processes")
 

@@ -15,7 +15,7 @@ from activitylog.models import EventType
 from activitylog.services import auth_event_record
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
-from tests.test_browser import ARTIFACTS, LIVE_WITHIN_MS, _log, browser, portal_page  # noqa: F401 - fixture
+from tests.test_browser import ARTIFACTS, LIVE_WITHIN_MS, _log, portal_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
 

@@ -18,7 +18,7 @@ from clients.clock import ZONE_COOKIE, ago, spell, zone_choice
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
 from tests.sockets import WITHIN, opened
-from tests.test_browser import _log, browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_browser import _log
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -128,7 +128,7 @@ async def test_a_socket_pushes_rows_in_the_zone_its_viewer_chose(acme):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("server_passwords")
-def test_in_the_browser_the_zone_choice_holds_and_times_show_utc_and_local_on_hover(browser, acme):  # noqa: F811
+def test_in_the_browser_the_zone_choice_holds_and_times_show_utc_and_local_on_hover(browser, acme):
     from playwright.sync_api import expect
 
     event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
