@@ -242,6 +242,8 @@ AXES_DISABLE_ACCESS_LOG = True
 # Internationalisation -----------------------------------------------------------------
 
 LANGUAGE_CODE = "en-us"
+# Dates and times in Django's own displays (admin) spelled as every page spells them.
+FORMAT_MODULE_PATH = ["agencyhandy.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -161,3 +161,16 @@ def test_in_the_browser_the_zone_choice_holds_and_times_show_utc_and_local_on_ho
                                        [then.isoformat(), now.isoformat()])
             assert in_browser == ago(then, now), seconds
         context.close()
+
+
+def test_djangos_own_displays_spell_times_the_same_way(client, acme, root):
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    entry = LogEntry.objects.create(
+        user=root, content_type=ContentType.objects.get_for_model(acme.client), object_id=str(acme.client.pk),
+        object_repr=acme.client.name, action_flag=CHANGE, change_message="",
+    )
+    client.force_login(root)
+    html = client.get(f"/admin/clients/client/{acme.client.pk}/history/").content.decode()
+    assert spell(entry.action_time, UTC) in html  # admin's superusers read UTC
