@@ -9,9 +9,9 @@ into walkers. The hashing itself is chain.py's.
 """
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Iterator
 from multiprocessing import get_context
 from typing import NamedTuple
 
@@ -20,7 +20,13 @@ from django.db import connection, connections
 
 from activitylog.anchors import Anchor
 from activitylog.chain import (
-    GENESIS, HASHED_FIELDS, UnknownChainVersion, canonical_sql, canonical_text, chain_key, text_hash_matches,
+    GENESIS,
+    HASHED_FIELDS,
+    UnknownChainVersion,
+    canonical_sql,
+    canonical_text,
+    chain_key,
+    text_hash_matches,
 )
 
 # A row as the walk takes it: id, hash, seq, prev_hash, client id, and the event's
