@@ -1,13 +1,15 @@
 """
-Recompute the hash chains of the whole log, fast: one pass over the table in its
-physical order (no sort of ten million rows), the rows read as plain tuples, and on
-PostgreSQL two processes, each taking half of the clients.
+Recompute the hash chains of the log, fast: one pass over the table in its physical order
+(no sort of ten million rows), the rows read as plain tuples with their canonical text
+rendered by PostgreSQL, and on PostgreSQL two processes, each taking half of the clients.
+Or, from an anchor, only the events added since (`chains_verify_since`).
 
 `ChainWalker` checks rows in whatever order they come; `chains_verify` reads the table
 into walkers. The hashing itself is chain.py's.
 """
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -16,10 +18,22 @@ from typing import NamedTuple
 import django
 from django.db import connection, connections
 
-from activitylog.chain import GENESIS, HASHED_FIELDS, chain_key, hash_matches
+from activitylog.anchors import Anchor
+from activitylog.chain import (
+    GENESIS,
+    HASHED_FIELDS,
+    UnknownChainVersion,
+    canonical_sql,
+    canonical_text,
+    chain_key,
+    text_hash_matches,
+)
 
-# A row as the walk reads it: id, hash, chain version, then HASHED_FIELDS in order.
-WALKED_COLUMNS = ("id", "hash", "chain_version", *HASHED_FIELDS)
+# A row as the walk takes it: id, hash, seq, prev_hash, client id, and the event's
+# canonical text (chain.canonical_text; None for a version this code does not know).
+WALKED_COLUMNS = ("id", "hash", "seq", "prev_hash", "client_id", "canonical")
+# What walked_row reads to render the canonical text in Python, where PostgreSQL does not.
+READ_COLUMNS = ("id", "hash", "chain_version", *HASHED_FIELDS)
 # Rows that come before their turn wait, up to this many a client and in all; a client
 # whose rows are further out of order than that is set aside and checked again in `seq`
 # order. The limits keep memory bounded (a waiting row is about 300 bytes).
@@ -29,6 +43,17 @@ PENDING_TOTAL_LIMIT = 500_000
 FETCH_ROWS = 20_000
 # Below this many events, starting worker processes costs more than it saves.
 PARALLEL_FROM = 500_000
+
+
+def walked_row(row: tuple) -> tuple:
+    """A row of READ_COLUMNS as the walk takes it (WALKED_COLUMNS), its canonical text rendered in Python."""
+    event_id, stored_hash, version, *values = row
+    try:
+        canonical = canonical_text(version, event_id, values)
+    except UnknownChainVersion:
+        canonical = None
+    # HASHED_FIELDS begins with seq, prev_hash, agency_id, client_id.
+    return event_id, stored_hash, values[0], values[1], values[3], canonical
 
 
 class _Waiting(NamedTuple):
@@ -70,12 +95,14 @@ class ChainWalker:
     with a problem to its first broken link, and `heads` maps every client to (events
     seen, hash of its highest event) for anchors. `checkpoints` ({client_id: n}) asks
     for the hash of a client's n-th event, found in `hashes_at`: an anchor's old head.
-    `deferred` lists the clients whose rows came too far out of order: walk them again,
-    in `seq` order, with a walker of their own.
+    `starts` ({client_id: (n, hash, id)}) takes a client's first n events as checked,
+    the n-th with that hash and id: the walk goes on from there. `deferred` lists the
+    clients whose rows came too far out of order: walk them again, in `seq` order, with
+    a walker of their own.
     """
 
     def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None,
-                 set_aside: bool = True) -> None:
+                 set_aside: bool = True, starts: dict[int, tuple[int, str, int]] | None = None) -> None:
         self.key = key or chain_key()
         self.checkpoints = checkpoints or {}
         # A walker fed in seq order has nothing to set aside: a gap there is a real gap.
@@ -86,6 +113,11 @@ class ChainWalker:
         self.hashes_at: dict[int, str] = {}
         self.checked = 0
         self._chains: dict[int, _Chain] = {}
+        for client_id, (count, head_hash, head_id) in (starts or {}).items():
+            chain = self._chains[client_id] = _Chain(client_id)
+            chain.next_seq, chain.prev_hash, chain.prev_id = count + 1, head_hash, head_id
+            chain.linked = chain.seen = chain.head_seq = count
+            chain.head_hash = head_hash
 
     @property
     def heads(self) -> dict[int, tuple[int, str]]:
@@ -96,8 +128,7 @@ class ChainWalker:
         return [client_id for client_id, chain in self._chains.items() if chain.deferred]
 
     def feed(self, row: tuple) -> None:
-        # HASHED_FIELDS begins with seq, prev_hash, agency_id, client_id.
-        event_id, stored_hash, version, seq, prev_hash, _agency_id, client_id = row[:7]
+        event_id, stored_hash, seq, prev_hash, client_id, canonical = row
         chain = self._chains.get(client_id)
         if chain is None:
             chain = self._chains[client_id] = _Chain(client_id)
@@ -109,7 +140,7 @@ class ChainWalker:
             return
         # A row's own hash does not depend on order: check it now, so that a row that has
         # to wait keeps only its links.
-        hash_ok = hash_matches(stored_hash, version, event_id, row[3:], self.key)
+        hash_ok = text_hash_matches(stored_hash, canonical, self.key)
         if seq == chain.next_seq:
             self._link(chain, event_id, stored_hash, seq, prev_hash, hash_ok)
             while not chain.broken and chain.next_seq in chain.pending:
@@ -175,6 +206,10 @@ class ChainReport:
     breaks: dict[int, str] = field(default_factory=dict)
     heads: dict[int, tuple[int, str]] = field(default_factory=dict)
     hashes_at: dict[int, str] = field(default_factory=dict)
+    # chains_verify_since: the events taken on trust (up to the anchor), and what no
+    # longer matches the anchor, by client.
+    trusted: int = 0
+    anchor_problems: dict[int, str] = field(default_factory=dict)
 
     def merge(self, other: "ChainReport") -> "ChainReport":
         self.checked += other.checked
@@ -186,27 +221,30 @@ class ChainReport:
 
 def _columns() -> str:
     """
-    The SQL for WALKED_COLUMNS. On PostgreSQL, occurred_at and ip come as the very text
-    that is hashed (chain.format_timestamp's spelling; host() is the address as Django
-    reads it), so no datetime or address object is made and formatted again for each row:
-    that saves about 40% of the walking process's CPU time.
+    The SQL for the walk's rows: WALKED_COLUMNS on PostgreSQL, which renders each event's
+    canonical text itself (chain.canonical_sql), so no list is built and JSON-encoded per
+    row in Python; elsewhere READ_COLUMNS, for walked_row.
     """
     if connection.vendor != "postgresql":
-        return ", ".join(WALKED_COLUMNS)
-    formatted = {
-        "occurred_at": """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
-        "ip": "host(ip)",
-    }
-    return ", ".join(formatted.get(name, name) for name in WALKED_COLUMNS)
+        return ", ".join(READ_COLUMNS)
+    # occurred_at and ip as the very text that is hashed (chain.format_timestamp's
+    # spelling; host() is the address as Django reads it).
+    canonical = canonical_sql(
+        occurred_at="""to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
+        ip="coalesce(host(ip), '')",
+    )
+    return f"id, hash, seq, prev_hash, client_id, {canonical}"
 
 
 def _stream(walker: ChainWalker, sql: str, params: list) -> None:
     # A server-side cursor on PostgreSQL: rows stream in, memory stays flat.
+    feed = walker.feed
+    rendered = connection.vendor == "postgresql"
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_ROWS):
-            for row in rows:
-                walker.feed(row)
+            for row in rows if rendered else map(walked_row, rows):
+                feed(row)
 
 
 def _walk(part: int, parts: int, client_ids: list[int] | None, checkpoints: dict[int, int]) -> ChainReport:
@@ -272,3 +310,109 @@ def chains_verify(*, client_ids: list[int] | None = None, checkpoints: dict[int,
         for future in futures:
             report.merge(future.result())
     return report
+
+
+# From an anchor ---------------------------------------------------------------------------------
+
+# Where the walk of a client that has no anchor entry starts: before any seq a row can have.
+_BEFORE_ANY_SEQ = -(2**63)
+
+
+def chains_verify_since(anchor: Anchor, *, client_ids: list[int] | None = None) -> ChainReport:
+    """
+    Check what was added since `anchor`, taking the events it covers on trust: the cost
+    grows with the new events, not with the history. docs/architecture.md ("Checking
+    only what is new") says what this proves and what only a full check does.
+
+    For each anchored client (of `client_ids`, if given), the anchored event must still
+    be there, carry the anchored hash and match its own contents, and exactly that many
+    events must lead up to it: otherwise `anchor_problems` says what changed. The events
+    after it are then walked as chains_verify walks them, from the anchored hash. Clients
+    the anchor does not know (new since) are walked whole.
+    """
+    anchored = {c: head for c, head in anchor.heads.items() if not client_ids or c in client_ids}
+    report = ChainReport()
+    starts = _anchored_starts(anchor, anchored, report.anchor_problems)
+    report.trusted = sum(count for count, _, _ in starts.values())
+    if client_ids is None:
+        # Imported here: worker processes import this module before Django is set up.
+        from clients.models import Client
+
+        client_ids = list(Client.objects.values_list("pk", flat=True))
+    positions = {client_id: _BEFORE_ANY_SEQ for client_id in client_ids if client_id not in anchored}
+    positions.update((client_id, start[0]) for client_id, start in starts.items())
+    walker = ChainWalker(starts=starts, set_aside=False)  # each chain's rows come in seq order
+    feed = walker.feed
+    for row in _walked(_per_client(positions, select=_columns(), condition="seq > {n}", order_by="ORDER BY seq")):
+        feed(row)
+    walker.finish()
+    report.checked, report.breaks, report.heads = walker.checked, walker.breaks, walker.heads
+    return report
+
+
+def _anchored_starts(anchor: Anchor, anchored: dict[int, tuple[int, str]],
+                     problems: dict[int, str]) -> dict[int, tuple[int, str, int]]:
+    """
+    Where each anchored chain's walk starts, ChainWalker's `starts`: (events, hash, id)
+    of its anchored event. A chain whose anchored event or count changed gets a problem
+    instead.
+    """
+    positions = {client_id: count for client_id, (count, _) in anchored.items()}
+    events: dict[int, list[tuple]] = {}
+    for row in _walked(_per_client(positions, select=_columns(), condition="seq = {n}")):
+        events.setdefault(row[4], []).append(row)
+    # The one part that reads history: the (client_id, seq) index's entries, never a row.
+    counts = dict(_per_client(positions, select="count(*)", condition="seq <= {n}"))
+    key, at = chain_key(), f"the anchor of {anchor.written_at}"
+    starts = {}
+    for client_id, (count, anchored_hash) in anchored.items():
+        found = events.get(client_id, [])
+        if not found:
+            problems[client_id] = f"has no event {count} but had {count} events at {at}: events were cut from the end"
+        elif len(found) > 1 or counts.get(client_id) != count:
+            problems[client_id] = (f"has {counts.get(client_id)} events up to its anchored event {count}: "
+                                   f"events before {at} were deleted or inserted")
+        elif found[0][1] != anchored_hash:
+            problems[client_id] = (f"event {count} of the chain no longer has the hash anchored at "
+                                   f"{anchor.written_at}: the chain was cut and regrown, or rewritten")
+        elif not text_hash_matches(found[0][1], found[0][5], key):
+            problems[client_id] = (f"event {found[0][0]} (seq {count}), the anchored event: its contents or id "
+                                   "do not match its hash (the row was edited)")
+        else:
+            starts[client_id] = (count, anchored_hash, found[0][0])
+    return starts
+
+
+def _per_client(positions: dict[int, int], *, select: str, condition: str, order_by: str = "") -> Iterator[tuple]:
+    """
+    `SELECT {select}` over each client's events that meet `condition`, in which `{n}`
+    stands for the client's position in `positions`; as (client_id, *selected) tuples.
+
+    On PostgreSQL, one query: a LATERAL join of the positions to the events, each client's
+    rows found through the (client_id, seq) index from its position on, so the history
+    before it is never read (docs/architecture.md shows the plan). Elsewhere, a query a client.
+    """
+    if not positions:
+        return
+    if connection.vendor == "postgresql":
+        sql = (f"SELECT a.client_id, e.* FROM unnest(%s::bigint[], %s::bigint[]) AS a(client_id, n) "
+               f"CROSS JOIN LATERAL (SELECT {select} FROM activitylog_authevent "
+               f"WHERE client_id = a.client_id AND {condition.format(n='a.n')} {order_by}) AS e")
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, [list(positions), list(positions.values())])
+            while rows := cursor.fetchmany(FETCH_ROWS):
+                yield from rows
+        return
+    sql = f"SELECT {select} FROM activitylog_authevent WHERE client_id = %s AND {condition.format(n='%s')} {order_by}"
+    with connection.cursor() as cursor:
+        for client_id, n in positions.items():
+            cursor.execute(sql, [client_id, n])
+            for row in cursor.fetchall():
+                yield client_id, *row
+
+
+def _walked(rows: Iterator[tuple]) -> Iterator[tuple]:
+    """The rows of _per_client(select=_columns()) as the walk takes them."""
+    rendered = connection.vendor == "postgresql"
+    for row in rows:
+        yield row[1:] if rendered else walked_row(row[1:])

@@ -1,6 +1,7 @@
 """
-Measurements #7 and #8: the ops commands over the whole table, each in a process of its
-own, timed from start to exit with the process's peak resident memory (wait4).
+Measurements #7 and #8: the ops commands over the whole table (or, for
+`--since-anchor`, what is new since an anchor), each in a process of its own, timed from
+start to exit with the process's peak resident memory (wait4).
 
 #7 runs `manage.py export_activity_log --format csv --output FILE` beside psql's
 `\\copy (the same query) to stdout csv` in the same run.
@@ -58,9 +59,18 @@ def _manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
 
 
-def verify_all() -> Run:
-    """#8: verify_activity_log over every chain."""
-    run = run_measured(_manage("verify_activity_log"))
+def verify_all(*, write_anchor: Path) -> Run:
+    """#8: verify_activity_log over every chain, writing the anchor that verify_since starts from."""
+    return _verify("--write-anchor", str(write_anchor))
+
+
+def verify_since(anchor: Path) -> Run:
+    """#8: verify_activity_log --since-anchor: only the events added since `anchor`."""
+    return _verify("--since-anchor", str(anchor))
+
+
+def _verify(*args: str) -> Run:
+    run = run_measured(_manage("verify_activity_log", *args))
     if run.returncode != 0:
         raise RuntimeError(f"verify_activity_log failed (exit {run.returncode}): {run.output}")
     return run

@@ -60,6 +60,18 @@ def writer_main(email: str, seconds: float, barrier, results) -> None:
     results.put(count)
 
 
+def record_events(count: int) -> None:
+    """`count` events through the recording service, spread over the work clients (#8's new events)."""
+    users = list(User.objects.filter(email__in=writer_emails()))
+    salt = os.urandom(8).hex()
+    for n in range(count):
+        auth_event_record(
+            user=users[n % len(users)], event_type="login", ip="203.0.113.8",
+            user_agent=USER_AGENTS[n % len(USER_AGENTS)],
+            session_ref=hashlib.sha256(f"{salt}:new:{n}".encode()).hexdigest(),
+        )
+
+
 def throughput(*, writers: int, same_client: bool, seconds: float) -> Throughput:
     emails = writer_emails()
     targets = [emails[0]] * writers if same_client else [emails[i % len(emails)] for i in range(writers)]

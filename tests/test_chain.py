@@ -213,7 +213,8 @@ def test_timestamps_are_spelled_as_strftime_would_for_every_kind_of_instant():
 
 
 def walked_rows() -> list[tuple]:
-    return list(AuthEvent.objects.order_by("id").values_list(*verification.WALKED_COLUMNS))
+    rows = AuthEvent.objects.order_by("id").values_list(*verification.READ_COLUMNS)
+    return [verification.walked_row(row) for row in rows]
 
 
 def test_rows_are_checked_in_chain_order_whatever_order_they_are_read_in(history):
@@ -446,3 +447,29 @@ def test_an_upgrade_keeps_old_events_verifying_and_anchors_valid_and_old_ids_in_
     code, output = verify()
     assert code == 1
     assert f"event {first} (seq 2) (after event {second}): its id is not after the id of the event before it" in output
+
+
+# Every control character, both quotes, backslash and slash, DEL, other scripts, an emoji
+# and the line separators JSON lets through: whatever a user agent may carry.
+HOSTILE_TEXT = "".join(map(chr, range(1, 32))) + "\"'\\/\x7f ü ß 中文 😀 \u2028\u2029 </script>"
+
+
+def test_postgresql_renders_the_canonical_text_exactly_as_python_does(acme):
+    """The walk hashes what PostgreSQL renders (chain.canonical_sql): it must be byte for byte chain.canonical_text."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL renders the canonical text itself")
+    events = [
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, reason="bad_password",
+                          ip="2001:db8::7", user_agent=HOSTILE_TEXT),
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN, user_agent=HOSTILE_TEXT[::-1]),
+    ]
+    _record_as_the_previous_release_did(acme.portal_user, 1)  # a version 1 row, no id hashed
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {verification._columns()} FROM activitylog_authevent ORDER BY seq")
+        rendered = cursor.fetchall()
+    expected = [verification.walked_row(row) for row in AuthEvent.objects.order_by("seq").values_list(
+        *verification.READ_COLUMNS)]
+
+    assert len(rendered) == 3 and HOSTILE_TEXT in AuthEvent.objects.get(pk=events[0].pk).user_agent
+    assert rendered == expected
+    assert verify()[0] == 0

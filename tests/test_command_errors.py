@@ -135,6 +135,7 @@ def test_verify_exits_1_for_tampering_only_whatever_its_arguments(data, anchors,
         "--workers": st.one_of(st.sampled_from(["1", "0", "17", "-1", "99999999999999999999"]),
                                junk.filter(lambda word: not word.strip().isdigit())),
         "--anchor": st.one_of(st.sampled_from(anchors), file_names.map(lambda name: str(tmp_path / name))),
+        "--since-anchor": st.one_of(st.sampled_from(anchors), file_names.map(lambda name: str(tmp_path / name))),
         "--write-anchor": file_names.map(lambda name: str(tmp_path / "out" / name)),
     })
     (tmp_path / "out").mkdir(exist_ok=True)
@@ -187,6 +188,9 @@ def test_simulate_never_fails_with_a_traceback(data, history):
          "argument --client: invalid id '99999999999999999999': ids run from 1 to 9223372036854775807"),
         (["verify_activity_log", "--anchor", "{deep}"], "Anchor file {deep} is not an anchor (nested too deeply)."),
         (["verify_activity_log", "--workers", "99"], "argument --workers: invalid choice: 99"),
+        (["verify_activity_log", "--since-anchor", "{deep}"], "Anchor file {deep} is not an anchor (nested too deeply)."),
+        (["verify_activity_log", "--since-anchor", "{deep}", "--anchor", "{deep}"],
+         "argument --anchor: not allowed with argument --since-anchor (see --help)"),
         (["record_session_expiries", "--since", "yesterday"], "unrecognized arguments: --since yesterday"),
         (["seed_demo", "--password", "short"], "--password must be at least 8 characters."),
         (["simulate_portal_activity", "--server", "http://[::1"], "--server must look like http://127.0.0.1:8000"),
