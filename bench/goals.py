@@ -3,11 +3,12 @@ The goals of issue 5, one function a goal: each runs its measurement on the data
 returns its rows of the table, with the goal and whether it was met.
 """
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from activitylog.models import AuthEvent
-from bench import commands, delivery, pages, recording
+from bench import commands, delivery, load, pages, recording
 from bench.dataset import Dataset
 from bench.report import Line, ratio
 from bench.scale import Scale
@@ -21,6 +22,7 @@ LIVE_P99_MS = 100.0
 EXPORT_VS_PSQL, EXPORT_RSS_MB = 0.8, 150.0
 VERIFY_PER_S = 200_000
 GROWTH_RATIO = 1.3
+LOAD_GOAL = f"a measurement: report the rate held at p99 ≤ {load.P99_LIMIT_MS:.0f} ms, 0 non-2xx"
 
 
 def verify_speed(ds: Dataset, scale: Scale) -> list[Line]:
@@ -159,3 +161,40 @@ def growth(ds: Dataset, scale: Scale) -> list[Line]:
         met=all(s <= GROWTH_RATIO for s in spreads),
     ))
     return lines
+
+
+def tab_under_load(ds: Dataset, scale: Scale) -> list[Line]:
+    """#10 (issue 11): the requests a second held at p99 ≤ 100 ms, on one daphne process and on two."""
+    ramps = load.tab_under_load(ds, scale)
+    lines = []
+    for r in ramps:
+        processes = f"{r.processes} daphne process{'es' if r.processes > 1 else ''}"
+        held = r.held
+        lines.append(Line(
+            "10", f"the tab under load, {processes}: 60 % first page (half htmx), 25 % filter, 15 % Load older",
+            held.latencies if held else None, result=_held_text(r), goal=LOAD_GOAL, met=held is not None,
+        ))
+        lines.append(Line("10", f"steps on {processes}: req/s, p99, non-2xx (✓ held)",
+                          result=" · ".join(_step_text(step) for step in r.steps)))
+    one, two = (r.held for r in ramps)
+    if one and two:
+        lines.append(Line("10", "ratio 2 processes / 1 process, rates held", result=ratio(two.rate, one.rate),
+                          goal="a measurement (2 cores shared with PostgreSQL and the generator)"))
+    return lines
+
+
+def _held_text(r: load.Ramp) -> str:
+    held = r.held
+    if held is None:
+        first = r.steps[0]
+        return f"no step held: at {first.rate:g} req/s p99 {first.latencies.p99:,.0f} ms, {first.errors} non-2xx"
+    cpu = held.cpu
+    return (
+        f"{'≥ ' if r.capped else ''}{held.rate:g} req/s held ({sum(held.statuses.values()):,} requests, 0 non-2xx); "
+        f"CPU s/s: daphne {cpu['daphne']:.2f}, PostgreSQL {cpu['PostgreSQL']:.2f}, "
+        f"generator {cpu['generator']:.2f}, machine {cpu['machine']:.2f} of {os.cpu_count()} cores"
+    )
+
+
+def _step_text(step: load.Step) -> str:
+    return f"{step.rate:g}: {step.latencies.p99:,.0f} ms, {step.errors}{' ✓' if step.held else ''}"
