@@ -24,12 +24,6 @@ class Scale:
     sockets: tuple[int, ...]
     live_events: int
     live_interval: float
-    # #10: fixed-rate steps of the tab under load, from load_start_rate up by half each time.
-    load_start_rate: float
-    load_step_seconds: float
-    load_warmup_seconds: float
-    load_max_steps: int
-    load_refinements: int
 
     @property
     def seed(self) -> int:
@@ -56,11 +50,6 @@ FULL = Scale(
     sockets=(1, 100, 1_000),
     live_events=40,
     live_interval=0.15,
-    load_start_rate=10.0,
-    load_step_seconds=15.0,
-    load_warmup_seconds=5.0,
-    load_max_steps=12,
-    load_refinements=2,
 )
 
 SMOKE = Scale(
@@ -83,9 +72,4 @@ SMOKE = Scale(
     sockets=(1, 10),
     live_events=3,
     live_interval=0.05,
-    load_start_rate=10.0,
-    load_step_seconds=2.0,
-    load_warmup_seconds=1.0,
-    load_max_steps=4,
-    load_refinements=1,
 )
