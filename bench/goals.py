@@ -176,6 +176,10 @@ def tab_under_load(ds: Dataset, scale: Scale) -> list[Line]:
         ))
         lines.append(Line("10", f"steps on {processes}: req/s, p99, non-2xx (✓ held)",
                           result=" · ".join(_step_text(step) for step in r.steps)))
+        if held:
+            lines.append(Line("10", f"at the rate held on {processes}, by kind: median / p99",
+                              result=" · ".join(f"{kind} {s.p50:,.0f} / {s.p99:,.0f} ms"
+                                                for kind, s in sorted(held.by_kind.items()))))
     one, two = (r.held for r in ramps)
     if one and two:
         floors = " (both ramps ended held: a ratio of floors)" if all(r.capped for r in ramps) else ""

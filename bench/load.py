@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from django.db import connection
 
 from bench import ROOT, loadgen
-from bench.dataset import Dataset, client_ids, manager_email
+from bench.dataset import Dataset, client_ids, manager_email, probe_indexes
 from bench.delivery import staff_session
 from bench.processes import CONTEXT
 from bench.scale import Scale
@@ -138,17 +138,18 @@ def _stderr(message: str) -> None:
 
 def tab_under_load(dataset: Dataset, scale: Scale, *, log: Callable[[str], None] = _stderr) -> list[Ramp]:
     """#10 with one daphne process, then two, in the same run; the servers' logs go to var/bench-load-N.log."""
-    targets = _targets(dataset)
+    targets = _targets(dataset, scale)
     SERVER_LOGS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = [stack.enter_context(asgi_server(log_path=SERVER_LOGS / f"bench-load-{n}.log")) for n in range(2)]
         return [_ramp(urls[:processes], targets, STEPS[scale.name], log) for processes in (1, 2)]
 
 
-def _targets(dataset: Dataset) -> list[loadgen.Target]:
+def _targets(dataset: Dataset, scale: Scale) -> list[loadgen.Target]:
     """The probes (1 k, 100 k, the whale) and a few of the long tail, each with its agency's manager."""
     ids = [probe.client_id for probe in dataset.probes.values()]
-    ids += [i for i in client_ids(len(ids) + 10)[-TAIL_CLIENTS:] if i not in ids]
+    tail = probe_indexes(scale)["small"] + 1  # client_sizes' order: the probes first, then the tail
+    ids += client_ids(tail + TAIL_CLIENTS)[tail:]
     targets = []
     for client in Client.objects.select_related("agency").filter(pk__in=ids).order_by("pk"):
         manager = User.objects.get(email=manager_email(int(client.agency.slug.removeprefix("bench-"))))
