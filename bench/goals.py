@@ -194,9 +194,12 @@ def _held_text(r: load.Ramp) -> str:
         first = r.steps[0]
         return f"no step held: at {first.rate:g} req/s p99 {first.latencies.p99:,.0f} ms, {first.errors} non-2xx"
     cpu = held.cpu
+    daphne = f"{cpu['daphne']:.2f}"
+    if r.processes > 1:
+        daphne += " (" + " + ".join(f"{cpu[f'daphne {n}']:.2f}" for n in range(1, r.processes + 1)) + ")"
     return (
         f"{'≥ ' if r.capped else ''}{held.rate:g} req/s held ({sum(held.statuses.values()):,} requests, 0 non-2xx); "
-        f"CPU s/s: daphne {cpu['daphne']:.2f}, PostgreSQL {cpu['PostgreSQL']:.2f}, "
+        f"CPU s/s: daphne {daphne}, PostgreSQL {cpu['PostgreSQL']:.2f}, "
         f"generator {cpu['generator']:.2f}, machine {cpu['machine']:.2f} of {os.cpu_count()} cores"
         + ("; the generator was saturated: the figure is its limit" if cpu["generator"] >= load.SATURATED else "")
     )

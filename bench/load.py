@@ -66,7 +66,7 @@ class Step:
     latencies: Samples
     by_kind: dict[str, Samples]
     statuses: dict[int, int]
-    cpu: dict[str, float]  # CPU seconds per second of the step, by who spent them
+    cpu: dict[str, float]  # CPU seconds per second of the step, by who spent them ("daphne 1", ... each process)
     generator_late_ms: float
 
     @property
@@ -222,7 +222,7 @@ class _Watched:
     def sample(self) -> dict:
         return {
             "at": time.monotonic(), "machine": _machine_busy_seconds(),
-            "daphne": sum(_cpu_seconds(pid) for pid in self.servers),
+            "daphne": [_cpu_seconds(pid) for pid in self.servers],
             "generator": _cpu_seconds(self.generator),
             "postgres": {pid: _cpu_seconds(pid) for pid in _backend_pids()},
         }
@@ -233,8 +233,10 @@ class _Watched:
         wall = after["at"] - before["at"]
         # A backend that was not there before (a new pooled connection) counts in full.
         postgres = sum(seconds - before["postgres"].get(pid, 0.0) for pid, seconds in after["postgres"].items())
+        servers = [(b - a) / wall for a, b in zip(before["daphne"], after["daphne"], strict=True)]
         return {
-            "daphne": (after["daphne"] - before["daphne"]) / wall,
+            "daphne": sum(servers),
+            **{f"daphne {n}": seconds for n, seconds in enumerate(servers, start=1)},
             "PostgreSQL": postgres / wall,
             "generator": (after["generator"] - before["generator"]) / wall,
             "machine": (after["machine"] - before["machine"]) / wall,

@@ -145,7 +145,8 @@ class Generator:
     async def find_cursors(self) -> None:
         """A "Load older" cursor of each client, taken from its first page as the browser would."""
         for target in self.targets:
-            status, body = await self.servers[0].get(f"/clients/{target.client_id}/activity/", target.session_cookie, {})
+            tab = f"/clients/{target.client_id}/activity/"
+            status, body = await self.servers[0].get(tab, target.session_cookie, {})
             if status != 200:
                 raise RuntimeError(f"The tab of client {target.client_id} answered {status}: check the session")
             if cursor := cursor_in(body.decode("utf-8", "replace")):

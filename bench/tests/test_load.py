@@ -9,8 +9,8 @@ from collections import Counter
 
 import pytest
 
-from bench import loadgen
-from bench.load import Step, ramp_rates, rate_held
+from bench import goals, loadgen
+from bench.load import Ramp, Step, ramp_rates, rate_held
 from bench.stats import Samples
 
 TARGET = loadgen.Target(client_id=7, session_cookie="abc123", email="ana@example.test")
@@ -163,3 +163,24 @@ def test_a_ramp_whose_first_step_fails_halves_until_one_is_held():
 
 def test_the_ramp_stops_at_its_step_limit():
     assert _ramp(1e9, max_steps=4, refinements=1) == [10, 15, 22.5, 33.8]
+
+
+# The report ----------------------------------------------------------------------------------
+
+
+def _cpu(generator: float) -> dict[str, float]:
+    return {"daphne": 1.5, "daphne 1": 0.8, "daphne 2": 0.7, "PostgreSQL": 0.3, "generator": generator, "machine": 2.0}
+
+
+def test_the_report_gives_the_rate_held_with_each_process_cpu_and_marks_a_floor_and_a_saturated_generator():
+    held = Step(rate=22.5, latencies=Samples([50.0] * 100), by_kind={}, statuses={200: 100}, cpu=_cpu(0.2),
+                generator_late_ms=0.0)
+    failed = _step(33.8, [500.0] * 100)
+    text = goals._held_text(Ramp(processes=2, steps=[held, failed]))
+    assert text.startswith("22.5 req/s held (100 requests, 0 non-2xx)")
+    assert "daphne 1.50 (0.80 + 0.70), PostgreSQL 0.30, generator 0.20" in text and "saturated" not in text
+    busy = Step(rate=22.5, latencies=Samples([50.0]), by_kind={}, statuses={200: 1}, cpu=_cpu(0.95),
+                generator_late_ms=0.0)
+    text = goals._held_text(Ramp(processes=1, steps=[busy]))
+    assert text.startswith("≥ 22.5 req/s held") and "(0.80" not in text and "the generator was saturated" in text
+    assert goals._held_text(Ramp(processes=1, steps=[failed])).startswith("no step held: at 33.8 req/s p99 500 ms")
