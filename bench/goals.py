@@ -1,6 +1,7 @@
 """
 The goals of issue 5, one function a goal: each runs its measurement on the dataset and
-returns its rows of the table, with the goal and whether it was met.
+returns its rows of the table, with the goal and whether it was met. #10 (issue 11) is a
+measurement with no numeric target: "met" there means a rate was held.
 """
 
 import os
@@ -192,7 +193,8 @@ def _held_text(r: load.Ramp) -> str:
     held = r.held
     if held is None:
         first = r.steps[0]
-        return f"no step held: at {first.rate:g} req/s p99 {first.latencies.p99:,.0f} ms, {first.errors} non-2xx"
+        return (f"no step held: at {first.rate:g} req/s p99 {first.latencies.p99:,.0f} ms, {first.errors} non-2xx; "
+                f"machine CPU {first.cpu['machine']:.2f} of {os.cpu_count()} cores")
     cpu = held.cpu
     daphne = f"{cpu['daphne']:.2f}"
     if r.processes > 1:

@@ -5,6 +5,7 @@ and which rates the ramp tries. No timing is asserted; only what was sent and co
 """
 
 import asyncio
+import os
 from collections import Counter
 
 import pytest
@@ -183,4 +184,7 @@ def test_the_report_gives_the_rate_held_with_each_process_cpu_and_marks_a_floor_
                 generator_late_ms=0.0)
     text = goals._held_text(Ramp(processes=1, steps=[busy]))
     assert text.startswith("≥ 22.5 req/s held") and "(0.80" not in text and "the generator was saturated" in text
-    assert goals._held_text(Ramp(processes=1, steps=[failed])).startswith("no step held: at 33.8 req/s p99 500 ms")
+    failed = Step(rate=33.8, latencies=Samples([500.0]), by_kind={}, statuses={200: 1}, cpu=_cpu(0.1),
+                  generator_late_ms=0.0)
+    assert goals._held_text(Ramp(processes=1, steps=[failed])) == (
+        "no step held: at 33.8 req/s p99 500 ms, 0 non-2xx; machine CPU 2.00 of " + f"{os.cpu_count()} cores")
