@@ -174,9 +174,7 @@ def _ramp(urls: list[str], targets: list[loadgen.Target], plan: Steps, log: Call
             _send_step(ours, rate, plan.seconds, seed=len(steps) + 1)
             result = _receive(ours, "step", timeout=plan.seconds + 120)
             steps.append(_step(result, watched.since(before)))
-            log(f"  {len(urls)} process{'es' if len(urls) > 1 else ''}, {rate:g} req/s: "
-                f"p50 {steps[-1].latencies.p50:.1f} ms, p99 {steps[-1].latencies.p99:.1f} ms, "
-                f"{steps[-1].errors} errors; CPU s/s " + ", ".join(f"{k} {v:.2f}" for k, v in steps[-1].cpu.items()))
+            log(f"  {len(urls)} process{'es' if len(urls) > 1 else ''}, {_step_summary(steps[-1])}")
             return steps[-1].held
 
         ramp_rates(measure, start=plan.start_rate, factor=1.5, max_steps=plan.max_steps,
@@ -187,6 +185,12 @@ def _ramp(urls: list[str], targets: list[loadgen.Target], plan: Steps, log: Call
         if process.is_alive():
             process.kill()
     return Ramp(len(urls), steps)
+
+
+def _step_summary(step: Step) -> str:
+    cpu = ", ".join(f"{who} {seconds:.2f}" for who, seconds in step.cpu.items())
+    return (f"{step.rate:g} req/s: p50 {step.latencies.p50:.1f} ms, p99 {step.latencies.p99:.1f} ms, "
+            f"{step.errors} errors; sent ≤ {step.generator_late_ms:.0f} ms late; CPU s/s {cpu}")
 
 
 def _send_step(pipe, rate: float, seconds: float, *, seed: int) -> None:

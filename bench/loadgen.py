@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 MIX = {"first page": 0.30, "first page (htmx)": 0.30, "filter": 0.25, "load older": 0.15}
 FILTERS = ("type=login_failed", "range=7d", "q={email}")
 CONNECTIONS_PER_SERVER = 32
-TIMEOUT_STATUS = 0  # the status noted for a request that had no answer when the step ended
+NO_ANSWER = 0  # the status noted for a request with no answer: none by the step's end, or a broken connection
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,11 @@ class Generator:
 
     @staticmethod
     async def _timed(server: _Server, path, target: Target, headers, due: float, kind: str, result: StepResult):
-        status = TIMEOUT_STATUS
+        status = NO_ANSWER
         try:
             status, _ = await server.get(path, target.session_cookie, headers)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass  # refused, reset or garbled: no answer, an error like any non-2xx
         finally:
             # Cancelled at the end of the step: noted with the time it had waited so far.
             result.latencies.setdefault(kind, []).append((time.perf_counter() - due) * 1000)
