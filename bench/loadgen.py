@@ -202,6 +202,8 @@ def cursor_in(page: str) -> str:
     if start < 0:
         return ""
     link = page.find("cursor=", start)
+    if link < 0:
+        return ""
     end = min(i for i in (page.find('"', link), page.find("&", link)) if i >= 0)
     return page[link + len("cursor="): end]
 

@@ -73,6 +73,7 @@ def test_the_load_older_cursor_is_read_from_the_first_page():
     page = '<tr id="event-9"></tr><tr id="load-older"><td><a href="?cursor=MjAy%3D" hx-get="/c/1/?cursor=MjAy%3D">'
     assert loadgen.cursor_in(page) == "MjAy%3D"
     assert loadgen.cursor_in('<table><tr id="event-9"></tr></table>') == ""
+    assert loadgen.cursor_in('<tr id="load-older"><td>No older events</td></tr>') == ""
 
 
 # Reading answers -----------------------------------------------------------------------------
