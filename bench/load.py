@@ -141,7 +141,7 @@ def tab_under_load(dataset: Dataset, scale: Scale, *, log: Callable[[str], None]
     targets = _targets(dataset, scale)
     SERVER_LOGS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        urls = [stack.enter_context(asgi_server(log_path=SERVER_LOGS / f"bench-load-{n}.log")) for n in range(2)]
+        urls = [stack.enter_context(asgi_server(log_path=SERVER_LOGS / f"bench-load-{n}.log")) for n in (1, 2)]
         return [_ramp(urls[:processes], targets, STEPS[scale.name], log) for processes in (1, 2)]
 
 
