@@ -11,8 +11,9 @@ One module per concern:
   its people and its events), `events` (one client's generated history), `processes`
   (the worker processes);
 - the measurements: `pages` (#1-#3), `recording` (#4, #5), `delivery` and `wsclient`
-  (#6), `commands` (#7, #8), timed with `stats`;
-- the verdict: `goals` (one function a goal of issue 5), `runner` (the run, in order)
+  (#6), `commands` (#7, #8), `load` and `loadgen` (#10, the tab under load), timed with
+  `stats`;
+- the verdict: `goals` (one function a goal of issue 5, and #10 of issue 11), `runner` (the run, in order)
   and `report` (the markdown table and docs/benchmarks.md).
 """
 

@@ -36,7 +36,7 @@ class Delivery:
     closed_by_server: list[int]  # close codes of sockets the server ended during the run
 
 
-def _manager_session(user: User) -> str:
+def staff_session(user: User) -> str:
     """A signed-in session, as the staff login would leave it, for the sockets' cookie."""
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
@@ -55,7 +55,7 @@ def deliveries(scale: Scale) -> list[Delivery]:
     portal_user = User.objects.select_related("client__agency").get(email=work_email("live"))
     client = portal_user.client
     manager = User.objects.get(email=manager_email(int(client.agency.slug.removeprefix("bench-"))))
-    cookie = _manager_session(manager)
+    cookie = staff_session(manager)
     path = f"/ws/clients/{client.pk}/activity/"
     SERVER_LOGS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

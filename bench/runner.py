@@ -1,4 +1,4 @@
-"""One benchmark run: build or reuse the dataset, measure #1-#9, and report against the goals."""
+"""One benchmark run: build or reuse the dataset, measure #1-#10, and report against the goals."""
 
 import time
 from collections.abc import Callable
@@ -26,6 +26,7 @@ MEASUREMENTS = [
     ("#6 Live delivery", goals.live_delivery),
     ("#7 CSV export vs psql \\copy", goals.csv_export),
     ("#9 Growth, as measured while the dataset was built", goals.growth),
+    ("#10 The tab under load, 1 and 2 daphne processes", goals.tab_under_load),
 ]
 
 
