@@ -115,8 +115,9 @@ def auth_event_record(
     up and each links to the one before (the unique (client, seq) constraint backs this
     up). `occurred_at` defaults to now, taken under the lock so a client's events are
     in time order. After commit the event is pushed to open Activity Log tabs.
-    Raises ActivityLogUnavailable if the event cannot be stored; inside a caller's
-    transaction, that transaction can then only roll back (there is no savepoint).
+    Raises ActivityLogUnavailable if the event cannot be stored. Inside a caller's
+    transaction the event is a savepoint, except within a `recording_transaction`,
+    whose whole transaction then fails.
     """
     _check_event(user=user, event_type=event_type, reason=reason)
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
@@ -158,7 +159,7 @@ def _append_to_chain(event: AuthEvent, *, occurred_at: datetime | None) -> zonei
     Under the client's lock: link `event` after the head of its client's chain, hash it
     and insert it. Returns the agency's time zone, for the live row.
 
-    Plain SQL, not the ORM: building its queries cost more than running them. The lock
+    Plain SQL, not the ORM: building its queries cost about as much CPU as the rest. The lock
     and the head are two statements on purpose, sent together: under READ COMMITTED one
     statement reads with the snapshot it started with, so a head read in the locking
     statement would miss the event of the writer whose lock it waited for (and fork).
