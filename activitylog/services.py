@@ -5,17 +5,19 @@ demo seed, the simulator, a test), is appended by `auth_event_record` and nothin
 
 import hashlib
 import zoneinfo
+from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 
 from activitylog import chain, live
 from activitylog.models import REASONS_BY_EVENT_TYPE, AuthEvent, EventType
 from agencyhandy.lib.client_ip import canonical_ip, client_ip
 from agencyhandy.lib.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
 from agencyhandy.unavailable import ServiceUnavailable
-from clients.models import Client, User
+from clients.models import Agency, Client, User
 
 
 class ActivityLogUnavailable(ServiceUnavailable):
@@ -27,6 +29,73 @@ def session_ref_for(session_key: str | None) -> str:
     if not session_key:
         return ""
     return hashlib.sha256(session_key.encode()).hexdigest()
+
+
+@contextmanager
+def recording_transaction():
+    """
+    The transaction an event is recorded in, with whatever its caller writes beside it
+    (a login's PortalSession row): on PostgreSQL, two round trips.
+
+    What it buys: psycopg's pipeline mode queues statements and sends them together. The
+    first round trip carries BEGIN, the client's lock and the chain's head (the fetch of
+    the head sends the queue); the second, the inserts and COMMIT (the pipeline's Sync).
+    Each statement, savepoint, BEGIN and COMMIT used to wait for its own answer: six
+    round trips a bare event, nine a login.
+
+    Nested in another recording_transaction it adds nothing, no savepoint either: if the
+    event cannot be recorded the whole transaction fails (fail closed). Inside a caller's
+    own transaction it is a savepoint, as `transaction.atomic()` is, so the caller can
+    carry on after ActivityLogUnavailable. SQLite gets plain atomic blocks.
+    """
+    if getattr(connection, _RECORDING, False):
+        yield  # the enclosing recording_transaction sends and commits it all
+        return
+    outermost = not connection.in_atomic_block
+    setattr(connection, _RECORDING, True)
+    try:
+        with transaction.atomic():
+            if connection.vendor != "postgresql":
+                yield
+            elif outermost:
+                # Errors that the pipeline raises at its end are psycopg's: Django's wrapper
+                # turns them into django.db errors (IntegrityError, ...), as for any query.
+                with connection.wrap_database_errors, _pipelined_transaction(connection.connection):
+                    yield
+            else:
+                with connection.wrap_database_errors, connection.connection.pipeline():  # after the SAVEPOINT
+                    yield
+    finally:
+        setattr(connection, _RECORDING, False)
+
+
+_RECORDING = "activitylog_recording"
+
+
+@contextmanager
+def _pipelined_transaction(pg):
+    """
+    BEGIN ... COMMIT of the atomic block around it, sent in the pipeline with the statements.
+
+    Left to itself psycopg would send BEGIN and wait for it (it syncs a pipeline after
+    BEGIN), and Django would send COMMIT after the pipeline: two more round trips. So for
+    the block's length psycopg is in autocommit mode, and BEGIN and COMMIT travel in the
+    pipeline like any statement. When the atomic block ends, Django's commit finds the
+    connection idle (psycopg then sends nothing) and runs the on-commit hooks as always.
+    An error of any queued statement, COMMIT included, is raised inside the block, and
+    the transaction is rolled back here before Django sees the error.
+    """
+    pg.autocommit = True
+    try:
+        with pg.pipeline(), connection.cursor() as cursor:
+            cursor.execute("BEGIN")
+            yield
+            cursor.execute("COMMIT")
+    finally:
+        if pg.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            pg.execute("ROLLBACK")  # failed before or at COMMIT: nothing of it stays
+        if pg.info.transaction_status == TransactionStatus.IDLE:
+            pg.autocommit = False  # as Django left it; a broken connection is discarded anyway
 
 
 def auth_event_record(
@@ -46,7 +115,9 @@ def auth_event_record(
     up and each links to the one before (the unique (client, seq) constraint backs this
     up). `occurred_at` defaults to now, taken under the lock so a client's events are
     in time order. After commit the event is pushed to open Activity Log tabs.
-    Raises ActivityLogUnavailable if the event cannot be stored.
+    Raises ActivityLogUnavailable if the event cannot be stored. Inside a caller's
+    transaction the event is a savepoint, except within a `recording_transaction`,
+    whose whole transaction then fails.
     """
     _check_event(user=user, event_type=event_type, reason=reason)
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
@@ -65,7 +136,7 @@ def auth_event_record(
         reason=reason,
     )
     try:
-        with transaction.atomic():
+        with recording_transaction():
             tz = _append_to_chain(event, occurred_at=occurred_at)
             # Open tabs hear of it only once it is durable; a rolled-back login pushes nothing.
             transaction.on_commit(lambda: live.auth_event_publish(event, tz))
@@ -87,21 +158,59 @@ def _append_to_chain(event: AuthEvent, *, occurred_at: datetime | None) -> zonei
     """
     Under the client's lock: link `event` after the head of its client's chain, hash it
     and insert it. Returns the agency's time zone, for the live row.
+
+    Plain SQL, not the ORM: building its queries cost about as much CPU as the rest. The lock
+    and the head are two statements on purpose, sent together: under READ COMMITTED one
+    statement reads with the snapshot it started with, so a head read in the locking
+    statement would miss the event of the writer whose lock it waited for (and fork).
     """
-    agency_id, time_zone = (
-        Client.objects.select_for_update(no_key=True, of=("self",))
-        .values_list("agency_id", "agency__time_zone")
-        .get(pk=event.client_id)
-    )
-    head = AuthEvent.objects.filter(client_id=event.client_id).order_by("-seq").values_list("seq", "hash").first()
-    event.seq, event.prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
-    [event.id] = AuthEvent.objects.allocate_ids(1)  # before hashing: the chain covers ids
+    with connection.cursor() as lock, connection.cursor() as head:
+        postgresql = connection.vendor == "postgresql"
+        lock.execute(_LOCK_SQL[postgresql], [event.client_id])
+        head.execute(_HEAD_SQL[postgresql], [event.client_id])
+        agency_id, time_zone = lock.fetchone()
+        next_id, last_seq, last_hash = head.fetchone()
+    event.seq, event.prev_hash = (last_seq + 1, last_hash) if last_seq else (1, chain.GENESIS)
+    # The id is taken before hashing (the chain covers ids), under the lock, so a client's
+    # ids grow along its chain: on PostgreSQL from the table's sequence, in the head's query.
+    [event.id] = [next_id] if postgresql else AuthEvent.objects.allocate_ids(1)
     event.agency_id = agency_id
     event.chain_version = chain.CHAIN_VERSION
     event.occurred_at = occurred_at or timezone.now()
     event.hash = chain.event_hash(event.__dict__)
-    event.save()
+    with connection.cursor() as insert:
+        insert.execute(_INSERT_SQL, [field.get_db_prep_save(getattr(event, field.attname), connection)
+                                     for field in _INSERTED])
+    event._state.adding = False  # it is stored: AuthEvent.save() now refuses it, as for any stored row
     return zoneinfo.ZoneInfo(time_zone)
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+_LOCK_SQL = {
+    postgresql: (
+        f"SELECT c.agency_id, a.time_zone FROM {_table(Client)} c JOIN {_table(Agency)} a ON a.id = c.agency_id"
+        " WHERE c.id = %s" + (" FOR NO KEY UPDATE OF c" if postgresql else "")
+    )
+    for postgresql in (False, True)  # SQLite: BEGIN IMMEDIATE already holds the write lock
+}
+_HEAD_SQL = {
+    postgresql: (
+        f"SELECT {next_id}, h.seq, h.hash FROM (SELECT 1) one LEFT JOIN"
+        f" (SELECT seq, hash FROM {_table(AuthEvent)} WHERE client_id = %s ORDER BY seq DESC LIMIT 1) h ON true"
+    )
+    for postgresql, next_id in (
+        (False, "NULL"),  # SQLite: AuthEvent.objects.allocate_ids, after it
+        (True, f"nextval(pg_get_serial_sequence('{AuthEvent._meta.db_table}', 'id'))"),
+    )
+}
+_INSERTED = [AuthEvent._meta.get_field(name) for name in ("id", "chain_version", "hash", *chain.HASHED_FIELDS)]
+_INSERT_SQL = (
+    f"INSERT INTO {_table(AuthEvent)} ({', '.join(connection.ops.quote_name(f.column) for f in _INSERTED)})"
+    f" VALUES ({', '.join(['%s'] * len(_INSERTED))})"
+)
 
 
 def auth_event_record_from_request(

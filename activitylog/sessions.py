@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from activitylog.models import AuthEvent, EventType, PortalSession, SessionEndReason
@@ -26,6 +26,7 @@ from activitylog.services import (
     ActivityLogUnavailable,
     auth_event_record,
     auth_event_record_from_request,
+    recording_transaction,
     session_ref_for,
 )
 from clients.models import User
@@ -56,14 +57,14 @@ def portal_session_start(*, request, user: User) -> AuthEvent:
     the login must not happen) if either cannot be stored.
     """
     try:
-        with transaction.atomic():
+        with recording_transaction():
             event = auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGIN)
             if event.session_ref:
                 expires_at, reason = _session_expiry(started_at=event.occurred_at, now=event.occurred_at)
-                PortalSession.objects.create(
+                _portal_session_insert(PortalSession(
                     session_ref=event.session_ref, user=user, started_at=event.occurred_at,
                     expires_at=expires_at, expiry_reason=reason, ip=event.ip, user_agent=event.user_agent,
-                )
+                ))
                 request.session.set_expiry(expires_at)
                 request.session[_REFRESHED_AT] = event.occurred_at.isoformat()
     except DatabaseError as exc:
@@ -74,13 +75,29 @@ def portal_session_start(*, request, user: User) -> AuthEvent:
 def portal_session_logout(*, request, user: User) -> AuthEvent:
     """Record a portal logout and stop tracking its session, in one transaction."""
     try:
-        with transaction.atomic():
+        with recording_transaction():
             event = auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGOUT)
             if event.session_ref:
                 PortalSession.objects.filter(session_ref=event.session_ref).delete()
     except DatabaseError as exc:
         raise ActivityLogUnavailable(f"Could not close the session of {user.email}: {exc}") from exc
     return event
+
+
+def _portal_session_insert(tracked: PortalSession) -> None:
+    """
+    INSERT the row without asking its id back (the ORM's create() does, with RETURNING):
+    no answer to wait for, so it travels with the login's insert and COMMIT in one round
+    trip (services.recording_transaction).
+    """
+    fields = [f for f in PortalSession._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(PortalSession._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))})",
+            [f.get_db_prep_save(getattr(tracked, f.attname), connection) for f in fields],
+        )
 
 
 def portal_session_refresh(*, session, previous_ref: str = "", now: datetime | None = None) -> None:

@@ -6,7 +6,7 @@ comes from the environment. The defaults are safe for the demo only:
 
     DATABASE_URL     default: SQLite file var/db.sqlite3 (WAL mode)
     REDIS_URL        unset: in-memory channel layer (one process only)
-    REDIS_PREFIX     prefix of the channel layer's keys in Redis (default "agencyhandy")
+    REDIS_PREFIX     prefix of the channel layer's channels in Redis (default "agencyhandy.db<n>", n from REDIS_URL)
     SECRET_KEY       required unless DEBUG=1
     DEBUG            "1"/"true" to enable; default off
     ALLOWED_HOSTS    comma-separated; default "localhost,127.0.0.1" with DEBUG, else empty
@@ -162,33 +162,41 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Channels -------------------------------------------------------------------------------
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def _redis_database(url: str) -> int:
+    from redis.connection import parse_url
+
+    return int(parse_url(url).get("db") or 0)
+
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: an event is one PUBLISH, and each server process hands it to
+            # its own sockets of that group. The list-based RedisChannelLayer wrote one
+            # Redis message per socket instead (0.9 s p99 at 1,000 sockets, docs/benchmarks.md).
+            # Pub/sub keeps nothing: a message sent while a process's Redis connection is
+            # down is lost to its sockets, as a message to a closed socket always was; tabs
+            # fetch what they missed when they reconnect (the resync, consumers.py).
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
-                        # A socket waits for its next message in a blocking Redis read of
-                        # 5 s (channels_redis' brpop_timeout), and redis-py's default
-                        # socket_timeout is 5 s too: the read timed out first and daphne
-                        # closed every idle socket with 1011 every 5 s. Reads get time to
-                        # spare; a Redis that stops answering still fails within 15 s.
+                        # A Redis that stops answering fails within 15 s (redis-py's
+                        # default is to wait for ever).
                         "socket_timeout": 15,
                         "socket_connect_timeout": 5,
                         # Dead connections (a Redis restart, a dropped NAT entry) are found by TCP.
                         "socket_keepalive": True,
                     }
                 ],
-                # A busy whale client's group can receive bursts; a slow socket that falls
-                # this far behind is resynced from the database on reconnect anyway.
-                "capacity": 1000,
-                # Rows older than this are stale for a live view: the resync covers them.
-                "expiry": 30,
-                "group_expiry": 86400,
-                # Deployments (or test runs) that share one Redis database keep apart by prefix.
-                "prefix": os.environ.get("REDIS_PREFIX") or "agencyhandy",
+                # Pub/sub channels belong to the whole Redis server, not to its numbered
+                # database: deployments (or test runs) that share a server keep apart by
+                # prefix, and the default names the database, so REDIS_URLs that differ
+                # only in it never hear each other's groups (`activity.client.1`, ...).
+                "prefix": os.environ.get("REDIS_PREFIX") or f"agencyhandy.db{_redis_database(REDIS_URL)}",
             },
         }
     }

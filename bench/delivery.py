@@ -1,10 +1,14 @@
 """
 Measurement #6: live delivery latency, from the commit of an event to the websocket
 frame at the client, with many sockets open on two real ASGI server processes (started
-as the browser tests start them, tests/servers.py) that share Redis.
+as the browser tests start them, tests/servers.py) that share Redis. Two shapes: every
+socket on one client's log (the worst case: each event goes to all of them), and the
+sockets spread over many clients (the usual one: each event goes to a few).
 """
 
+import math
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -16,7 +20,7 @@ from django.db import transaction
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
 from bench import ROOT
-from bench.dataset import USER_AGENTS, manager_email, work_email
+from bench.dataset import USER_AGENTS, client_ids, manager_email, work_email
 from bench.processes import CONTEXT, start_process
 from bench.scale import Scale
 from bench.stats import Samples
@@ -25,15 +29,28 @@ from tests.servers import asgi_server
 
 SERVER_PROCESSES = 2
 SERVER_LOGS = ROOT / "var"
+# The spread run records this many times the events, as often: each reaches only the
+# sockets of its own client, and a p99 needs samples.
+SPREAD_EVENTS = 5
 
 
 @dataclass(frozen=True)
 class Delivery:
     sockets: int
+    clients: int  # how many clients the sockets watch: 1, or spread over many
     events: int
     latencies: Samples | None  # ms, one per (socket, event) that arrived
     lost: int
+    expected: int  # frames that should have arrived: each event on each socket watching its client
     closed_by_server: list[int]  # close codes of sockets the server ended during the run
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """Who the sockets are and what is recorded: a socket per path, an event per portal user in turn."""
+
+    paths: list[tuple[str, str]]  # (websocket path, session cookie), one per socket
+    portal_users: list[User]  # the event n is recorded for portal_users[n % len]
 
 
 def staff_session(user: User) -> str:
@@ -50,44 +67,70 @@ def staff_session(user: User) -> str:
     return session.session_key
 
 
-def deliveries(scale: Scale) -> list[Delivery]:
-    """#6 at each number of sockets: the servers' logs go to var/bench-server-N.log."""
+def _manager_cookie(agency, cookies: dict) -> str:
+    if agency.pk not in cookies:
+        manager = User.objects.get(email=manager_email(int(agency.slug.removeprefix("bench-"))))
+        cookies[agency.pk] = staff_session(manager)
+    return cookies[agency.pk]
+
+
+def _one_client(sockets: int, cookies: dict) -> _Watch:
+    """Every socket on the live work client's log (its agency's manager's tabs)."""
     portal_user = User.objects.select_related("client__agency").get(email=work_email("live"))
-    client = portal_user.client
-    manager = User.objects.get(email=manager_email(int(client.agency.slug.removeprefix("bench-"))))
-    cookie = staff_session(manager)
-    path = f"/ws/clients/{client.pk}/activity/"
+    path = f"/ws/clients/{portal_user.client_id}/activity/"
+    return _Watch([(path, _manager_cookie(portal_user.client.agency, cookies))] * sockets, [portal_user])
+
+
+def _spread(sockets: int, clients: int, cookies: dict) -> _Watch:
+    """A socket on each of `clients` dataset clients in turn, opened by its agency's manager."""
+    ids = client_ids(clients)
+    users: dict[int, User] = {}
+    for user in User.objects.filter(client_id__in=ids).select_related("client__agency").order_by("pk"):
+        users.setdefault(user.client_id, user)
+    watched = [users[pk] for pk in ids]
+    paths = [
+        (f"/ws/clients/{user.client_id}/activity/", _manager_cookie(user.client.agency, cookies))
+        for user in (watched[n % clients] for n in range(sockets))
+    ]
+    # Events go round the clients with a stride, so that they land all over the set.
+    stride = next(k for k in range(clients // 3 + 1, clients + 1) if math.gcd(k, clients) == 1)
+    return _Watch(paths, [watched[(n * stride) % clients] for n in range(clients)])
+
+
+def deliveries(scale: Scale) -> list[Delivery]:
+    """
+    #6 at each number of sockets on one client, then the most sockets spread over as many
+    clients (as far as the dataset has them): the servers' logs go to var/bench-server-N.log.
+    """
+    cookies: dict[int, str] = {}
+    most = max(scale.sockets)
+    spread_over = min(most, scale.clients)
     SERVER_LOGS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = [
             stack.enter_context(asgi_server(log_path=SERVER_LOGS / f"bench-server-{n}.log"))
             for n in range(SERVER_PROCESSES)
         ]
-        return [
-            _delivery(urls, path, cookie, count, portal_user, scale.live_events, scale.live_interval)
+        one = [
+            _delivery(urls, _one_client(count, cookies), scale.live_events, scale.live_interval)
             for count in scale.sockets
         ]
+        spread = _delivery(urls, _spread(most, spread_over, cookies), scale.live_events * SPREAD_EVENTS,
+                           scale.live_interval / SPREAD_EVENTS)
+        return [*one, spread]
 
 
-def _delivery(urls, path, cookie, sockets, portal_user, events, interval) -> Delivery:
-    after = AuthEvent.objects.filter(client_id=portal_user.client_id).order_by("-id").values_list("id", flat=True).first()
+def _delivery(urls, watch: _Watch, events: int, interval: float) -> Delivery:
+    after = AuthEvent.objects.order_by("-id").values_list("id", flat=True).first()
+    watchers = Counter(path for path, _ in watch.paths)
     ours, theirs = CONTEXT.Pipe()
-    process = start_process("bench.wsclient.main", urls, path, cookie, sockets, after or 0, theirs)
+    process = start_process("bench.wsclient.main", urls, watch.paths, after or 0, theirs)
     try:
         status, *detail = _receive(ours, timeout=300)
         if status != "ready":
             raise RuntimeError(f"The websocket client failed: {detail}")
-        committed: dict[int, int] = {}
-        for n in range(events):
-            with transaction.atomic():
-                stamp: list[int] = []
-                # Registered before the service's own push, so it runs first after the commit.
-                transaction.on_commit(lambda stamp=stamp: stamp.append(time.time_ns()))
-                event = auth_event_record(user=portal_user, event_type="login_failed", ip="198.51.100.9",
-                                          user_agent=USER_AGENTS[n % len(USER_AGENTS)], reason="bad_password")
-            committed[event.pk] = stamp[0]
-            time.sleep(interval)
-        ours.send(("done", list(committed)))
+        committed, expected = _record(watch, events, interval, watchers)
+        ours.send(("done", expected))
         status, *detail = _receive(ours, timeout=120)
         if status != "arrivals":
             raise RuntimeError(f"The websocket client failed: {detail}")
@@ -97,8 +140,27 @@ def _delivery(urls, path, cookie, sockets, portal_user, events, interval) -> Del
         if process.is_alive():
             process.kill()
     latencies = [(t - committed[e]) / 1e6 for e, times in arrivals.items() for t in times]
-    lost = sockets * events - len(latencies)
-    return Delivery(sockets, events, Samples(latencies) if latencies else None, lost, closed)
+    total = sum(expected.values())
+    return Delivery(len(watch.paths), len({path for path, _ in watch.paths}), events,
+                    Samples(latencies) if latencies else None, total - len(latencies), total, closed)
+
+
+def _record(watch: _Watch, events: int, interval: float, watchers: Counter) -> tuple[dict, dict]:
+    """Record the events through the service: (event id -> commit time in ns, event id -> sockets watching)."""
+    committed: dict[int, int] = {}
+    expected: dict[int, int] = {}
+    for n in range(events):
+        portal_user = watch.portal_users[n % len(watch.portal_users)]
+        with transaction.atomic():
+            stamp: list[int] = []
+            # Registered before the service's own push, so it runs first after the commit.
+            transaction.on_commit(lambda stamp=stamp: stamp.append(time.time_ns()))
+            event = auth_event_record(user=portal_user, event_type="login_failed", ip="198.51.100.9",
+                                      user_agent=USER_AGENTS[n % len(USER_AGENTS)], reason="bad_password")
+        committed[event.pk] = stamp[0]
+        expected[event.pk] = watchers[f"/ws/clients/{portal_user.client_id}/activity/"]
+        time.sleep(interval)
+    return committed, expected
 
 
 def _receive(pipe, *, timeout: float):

@@ -120,15 +120,16 @@ def portal_login(ds: Dataset, scale: Scale) -> list[Line]:
 
 
 def live_delivery(ds: Dataset, scale: Scale) -> list[Line]:
-    """#6: no event lost on any socket, and at the most sockets a p99 of 100 ms or less."""
+    """#6: no event lost on any socket, and at the most sockets a p99 of 100 ms or less, on one client or spread."""
     lines = []
     for d in delivery.deliveries(scale):
         most = d.sockets == max(scale.sockets)
         closed = sorted(set(d.closed_by_server))
+        where = "on one client" if d.clients == 1 else f"spread over {d.clients:,} clients"
         lines.append(Line(
-            "6", f"commit → websocket frame, {d.sockets:,} sockets on 2 server processes, {d.events} events",
+            "6", f"commit → websocket frame, {d.sockets:,} sockets {where}, 2 server processes, {d.events} events",
             d.latencies, goal=f"p99 ≤ {LIVE_P99_MS:.0f} ms; 0 lost" if most else "0 lost",
-            result=f"{d.lost} lost of {d.sockets * d.events:,}"
+            result=f"{d.lost} lost of {d.expected:,}"
             + (f"; {len(d.closed_by_server)} sockets closed by the server (codes {closed})" if closed else ""),
             met=d.lost == 0 and (not most or (d.latencies is not None and d.latencies.p99 <= LIVE_P99_MS)),
         ))

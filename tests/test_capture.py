@@ -2,9 +2,12 @@
 
 import hashlib
 import logging
+import tempfile
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
+from psycopg import pq
 
 from activitylog.models import AuthEvent, EventType, FailureReason
 from clients.models import ClientStatus
@@ -198,3 +201,41 @@ def test_the_user_agent_is_stored_with_a_bounded_length(client, acme):
     portal_login(client, "client@acme.test", HTTP_USER_AGENT="X" * 5000)
     [event] = events()
     assert len(event.user_agent) == 512
+
+
+@contextmanager
+def _round_trips():
+    """Count the times the client sends and then waits for PostgreSQL's answer (libpq's protocol trace)."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    counted: list[int] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            yield lambda: counted[0]
+        finally:
+            pgconn.untrace()
+            trace.seek(0)
+            senders = [line[0] for line in trace if line[:1] in ("F", "B")]
+            counted.append(sum(1 for before, now in zip(senders, senders[1:], strict=False) if (before, now) == ("F", "B")))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_a_login_and_its_session_costs_two_round_trips(acme, rf):
+    """BEGIN, the lock and the head; then both inserts and COMMIT (services.recording_transaction)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the round trips of psycopg's pipeline mode are a PostgreSQL matter")
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from activitylog.models import PortalSession
+    from activitylog.sessions import portal_session_start
+
+    request = rf.post("/portal/login/")
+    request.session = SessionStore()
+    request.session.create()
+    with _round_trips() as round_trips:
+        event = portal_session_start(request=request, user=acme.portal_user)
+    assert round_trips() == 2
+    assert [e.pk for e in events()] == [event.pk]
+    assert PortalSession.objects.filter(session_ref=event.session_ref).exists()

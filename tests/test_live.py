@@ -368,20 +368,31 @@ def test_logins_are_recorded_when_the_channel_layer_is_down(client, acme, settin
 
 def test_publishing_from_plain_sync_code_reaches_the_group(acme):
     """As from a management command: no event loop in sight."""
-    from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
+    from django.db import connections
 
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(live.client_group(acme.client.pk), channel)
 
-    event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
-    # Sent from the publisher's own loop: wait until it is, as a command does at exit. The
-    # in-memory layer's queues belong to one loop; a receive already waiting in another
-    # loop would not be woken by the put.
-    live.wait_for_publishes(WITHIN)
+    def record_as_a_command_does():
+        # A plain thread, not sync_to_async's: no server loop to publish on.
+        try:
+            event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+            # Sent from the publisher's own loop: wait until it is, as a command does at exit.
+            # The in-memory layer's queues belong to one loop; a receive already waiting in
+            # another loop would not be woken by the put.
+            live.wait_for_publishes(WITHIN)
+            return event
+        finally:
+            connections.close_all()
 
-    message = async_to_sync(layer.receive)(channel)
+    async def listen():
+        # One loop for the listening side: the pub/sub layer keeps its channels per loop.
+        channel = await layer.new_channel()
+        await layer.group_add(live.client_group(acme.client.pk), channel)
+        event = await asyncio.get_running_loop().run_in_executor(None, record_as_a_command_does)
+        return event, await asyncio.wait_for(layer.receive(channel), WITHIN)
+
+    event, message = asyncio.run(listen())
     assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
     assert f'id="event-{event.pk}"' in message["html"]
 

@@ -263,7 +263,8 @@ def redis_layer(settings):
     url, prefix = server_redis()
     if not redis_available():
         pytest.fail(f"Redis is not reachable at {url}: publishes across processes need it")
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+    # The production backend (agencyhandy/settings.py): the command's process publishes with it.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
                                            "CONFIG": {"hosts": [url], "prefix": prefix}}}
     channel_layers.backends.clear()
     yield {"REDIS_URL": url, "REDIS_PREFIX": prefix}
