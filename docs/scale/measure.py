@@ -8,7 +8,8 @@ Each query runs on both tables in turn (A/B in one run, so the shared machine's 
 falls on both), ROUNDS times after a warm-up, under EXPLAIN (ANALYZE, BUFFERS): the
 figures are medians of its planning time, execution time and shared buffers touched.
 Values are bound client-side, as Django binds them, so the planner sees constants and
-prunes partitions when planning. Nothing is left changed: writes are rolled back.
+prunes partitions when planning. Nothing is left changed: writes are rolled back, and
+the partitions and table it adds for a measurement are dropped after it.
 Standalone (psycopg only): not part of the product or of `python -m bench`.
 """
 
@@ -75,8 +76,8 @@ QUERIES = {
     "admin: unfiltered list": (
         f"SELECT {COLUMNS} FROM {{t}} e ORDER BY e.occurred_at DESC, e.id DESC LIMIT 100", "none"),
     "admin: one agency": (
-        f"SELECT {COLUMNS} FROM {{t}} e WHERE e.agency_id = %(agency)s ORDER BY e.occurred_at DESC, e.id DESC LIMIT 100",
-        "agency"),
+        f"SELECT {COLUMNS} FROM {{t}} e WHERE e.agency_id = %(agency)s "
+        "ORDER BY e.occurred_at DESC, e.id DESC LIMIT 100", "agency"),
     "admin: search (events of 3 users)": (
         f"SELECT {COLUMNS} FROM {{t}} e WHERE e.user_id = ANY(%(users)s) ORDER BY e.occurred_at DESC, e.id DESC "
         "LIMIT 100", "users"),
@@ -171,9 +172,9 @@ def measure_queries(conn, p: dict, plans: dict) -> list[dict]:
     return results
 
 
-def measure_prepared(conn, p: dict) -> dict:
+def measure_prepared(conn, p: dict, login_bound: str = "") -> dict:
     """The tab's first page as a prepared statement with a generic plan: no planning per query."""
-    sql = page().format(t="evp").replace("%(client)s", "$1")
+    sql = page(login_bound=login_bound).format(t="evp").replace("%(client)s", "$1")
     out = {}
     with conn.cursor() as cur:
         cur.execute("SET plan_cache_mode = force_generic_plan")
@@ -183,7 +184,8 @@ def measure_prepared(conn, p: dict) -> dict:
             for _ in range(ROUNDS + 1):
                 cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE first_page(%s)" % int(p[key]["client"]))
                 plan = cur.fetchone()[0][0]
-                samples.append((plan["Planning Time"], plan["Execution Time"], plan["Plan"].get("Shared Hit Blocks", 0)))
+                hits = plan["Plan"].get("Shared Hit Blocks", 0)
+                samples.append((plan["Planning Time"], plan["Execution Time"], hits))
             samples = samples[1:]
             out[key] = {"planning": statistics.median(s[0] for s in samples),
                         "execution": statistics.median(s[1] for s in samples),
@@ -191,6 +193,141 @@ def measure_prepared(conn, p: dict) -> dict:
         cur.execute("DEALLOCATE first_page")
         cur.execute("RESET plan_cache_mode")
     return out
+
+
+def measure_summary_without_explain(conn, p: dict) -> dict:
+    """The 30-day summary timed by the client (EXPLAIN ANALYZE's per-row timing inflates an Append)."""
+    sql, key = QUERIES["summary: logins in 7/30 days, whale"]
+    samples = {t: [] for t in TABLES}
+    with conn.cursor() as cur:
+        for round_ in range(2 * ROUNDS):
+            for table in TABLES if round_ % 2 else reversed(TABLES):
+                start = time.perf_counter()
+                cur.execute(sql.format(t=table), p[key])
+                cur.fetchall()
+                samples[table].append((time.perf_counter() - start) * 1000)
+    return {t: statistics.median(s[2:]) for t, s in samples.items()}
+
+
+def measure_anchor_by_partition(conn, p: dict) -> dict:
+    """
+    The anchored events found with the anchor's occurred_at used to pick the partition:
+    one query per month's partition (planned with it, so nothing is pruned at run time),
+    against the one table's single query.
+    """
+    anchor = p["anchor"]
+    by_month: dict[str, list[tuple[int, int]]] = {}
+    for client_id, seq, at in zip(anchor["anchor_clients"], anchor["anchor_seqs"], anchor["anchor_times"]):
+        by_month.setdefault(f"evp_{at.astimezone(datetime.UTC):%Y_%m}", []).append((client_id, seq))
+    probe = ("SELECT a.client_id, e.id, e.hash FROM unnest(%s::bigint[], %s::bigint[]) AS a(client_id, n) "
+             "CROSS JOIN LATERAL (SELECT id, hash FROM {t} WHERE client_id = a.client_id AND seq = a.n) e")
+
+    def per_partition():
+        for part, pairs in by_month.items():
+            cur.execute(probe.format(t=part), [[c for c, _ in pairs], [n for _, n in pairs]])
+            cur.fetchall()
+
+    def one_table():
+        cur.execute(probe.format(t="ev"), [anchor["anchor_clients"], anchor["anchor_seqs"]])
+        cur.fetchall()
+
+    with conn.cursor() as cur:
+        return {"months": len(by_month), "per partition ms": median_ms(per_partition, 5),
+                "one table ms": median_ms(one_table, 5)}
+
+
+def measure_many_partitions(conn, p: dict, total: int = 120) -> dict:
+    """
+    Planning with ten years of monthly partitions: ones of a single row added before the
+    data (and analysed, as autovacuum would), the queries planned as above, then dropped.
+    """
+    queries = {"first page, small client": page(), "first page, small client, login lookup bounded": page(
+        login_bound=LOGIN_BOUND), "chain head, small client": QUERIES[
+        "chain head (ORDER BY seq DESC LIMIT 1), small client"][0]}
+    out = {}
+
+    def plan_each(cur) -> dict:
+        result = {}
+        for name, sql in queries.items():
+            samples = [explain(cur, sql.format(t="evp"), p["small"]) for _ in range(ROUNDS + 1)][1:]
+            result[name] = {k: statistics.median(x[k] for x in samples) for k in ("planning", "execution", "buffers")}
+        result["first page, small client, prepared (generic plan)"] = measure_prepared(conn, p)["small"]
+        return result
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'evp'::regclass")
+        have = cur.fetchone()[0]
+        out[have] = plan_each(cur)  # the same queries before, for an A/B in one run
+        cur.execute("""
+            DO $$
+            DECLARE first timestamptz := (SELECT date_trunc('month', min(occurred_at), 'UTC') FROM evp);
+                    have int := (SELECT count(*) FROM pg_inherits WHERE inhparent = 'evp'::regclass);
+                    m timestamptz;
+            BEGIN
+                FOR n IN 1..%s - have LOOP
+                    m := first - n * interval '1 month';
+                    EXECUTE format('CREATE TABLE %%I PARTITION OF evp FOR VALUES FROM (%%L) TO (%%L)',
+                                   'evp_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM'), m, m + interval '1 month');
+                    -- One row each (of a client of its own), so that no partition is empty: the
+                    -- planner asks the file system for the size of an empty table and its indexes.
+                    INSERT INTO evp SELECT 2000000000 + n, email, event_type, m + interval '1 day', ip, user_agent,
+                        browser, os, '', reason, n, prev_hash, hash, agency_id, 999999, user_id, chain_version
+                        FROM evp WHERE id = 1;
+                END LOOP;
+            END $$""" % int(total))
+        cur.execute("SELECT c.relname FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid "
+                    "WHERE h.inhparent = 'evp'::regclass ORDER BY c.relname LIMIT %s", [total - have])
+        added = [row[0] for row in cur.fetchall()]
+        try:
+            for name in added:
+                cur.execute(f"ANALYZE {name}")
+            out[have + len(added)] = plan_each(cur)
+        finally:
+            for name in added:
+                cur.execute(f"DROP TABLE {name}")
+    return out
+
+
+def measure_head_paths(conn, p: dict, rounds: int = 5, per_round: int = 500) -> dict:
+    """
+    The write path's first round trip, per event: lock the client row and find the chain's
+    head. Today's head query on one table and on the partitions, against a head kept on
+    the client row (read with the lock, updated with the insert). Each in a rolled-back
+    transaction; `scale_clients` is a scratch stand-in for clients_client.
+    """
+    lock = "SELECT agency_id FROM scale_clients WHERE id = %s FOR NO KEY UPDATE"
+    head = "SELECT seq, hash FROM {t} WHERE client_id = %s ORDER BY seq DESC LIMIT 1"
+    paths = {
+        "lock + head query, one table": [lock, head.format(t="ev")],
+        "lock + head query, partitioned": [lock, head.format(t="evp")],
+        "lock returning the head + UPDATE of the client row": [
+            "SELECT agency_id, chain_seq, chain_hash FROM scale_clients WHERE id = %s FOR NO KEY UPDATE",
+            "UPDATE scale_clients SET chain_seq = chain_seq + 1, chain_hash = md5(chain_hash) || md5(chain_hash) "
+            "WHERE id = %s"],
+    }
+    samples = {name: [] for name in paths}
+    with conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS scale_clients")
+        cur.execute("CREATE TABLE scale_clients WITH (fillfactor = 90) AS SELECT client_id AS id, min(agency_id) "
+                    "AS agency_id, max(seq) AS chain_seq, max(hash) AS chain_hash, repeat('x', 200) AS padding "
+                    "FROM ev GROUP BY client_id")
+        cur.execute("ALTER TABLE scale_clients ADD PRIMARY KEY (id)")
+        cur.execute("VACUUM ANALYZE scale_clients")
+        clients = list(p["rows"])
+        try:
+            for round_ in range(rounds):
+                for name in paths if round_ % 2 else reversed(list(paths)):
+                    with conn.transaction(force_rollback=True):
+                        start = time.perf_counter()
+                        for n in range(per_round):
+                            client_id = clients[n % len(clients)]
+                            for statement in paths[name]:
+                                cur.execute(statement, [client_id])
+                                cur.fetchall() if cur.description else None
+                        samples[name].append((time.perf_counter() - start) * 1e6 / per_round)
+        finally:
+            cur.execute("DROP TABLE scale_clients")
+    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def relation_sizes(conn) -> dict:
@@ -327,9 +464,14 @@ def main(url: str) -> None:
             "clients": {k: {"id": v, "rows": p["rows"].get(v)} for k, v in p["counts"].items()},
             "queries": measure_queries(conn, p, plans),
             "prepared_first_page_evp": measure_prepared(conn, p),
+            "prepared_first_page_evp_bounded_lookup": measure_prepared(conn, p, LOGIN_BOUND),
+            "summary_without_explain_ms": measure_summary_without_explain(conn, p),
+            "anchor_by_partition": measure_anchor_by_partition(conn, p),
+            "many_partitions": measure_many_partitions(conn, p),
+            "head_paths_us": measure_head_paths(conn, p),
             "sizes": relation_sizes(conn),
             "export": measure_export(conn, full_month),
-            "retention": measure_retention(conn, months[0]),
+            "retention": measure_retention(conn, full_month),
             "inserts_us": measure_inserts(conn),
         }
     json.dump(out, sys.stdout, indent=1, default=str)
