@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ["README.md", "docs/architecture.md", "docs/benchmarks.md", "docs/deployment.md"]
+DOCS = ["README.md", "docs/architecture.md", "docs/benchmarks.md", "docs/deployment.md", "docs/scale.md"]
 # `path/to/file.py`, `file.py`, `file.py: function`: whatever is quoted and ends in a source suffix.
 FILE_NAME = re.compile(r"`([\w./-]+\.(?:py|html|js|css|toml|md))\b")
 HASHED = re.compile(r"\.[0-9a-f]{12}\.")
