@@ -38,7 +38,7 @@ from django.utils.safestring import mark_safe
 from activitylog import access, live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
-from activitylog.selectors import EventFilters, auth_events_by_id, auth_events_since
+from activitylog.selectors import EventFilters, auth_event_ids_since, auth_events_by_id, auth_events_since
 from activitylog.services import session_ref_for
 from clients.clock import ZONE_COOKIE, zone_choice
 
@@ -62,6 +62,8 @@ _CLOSE_CODES = {
 }
 # A tab that missed more than this reloads its list instead of receiving the rows.
 RESYNC_LIMIT = 100
+# A recheck's catch-up compares at most this many recent ids with what was pushed.
+CATCH_UP_LIMIT = 1000
 MAX_MESSAGE_BYTES = 1024
 
 
@@ -137,18 +139,27 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         await self._resync(after)
 
     async def _resync(self, after: int) -> None:
-        rows, too_many = await database_sync_to_async(self._missed_rows)(after)
+        rows, newest, too_many = await database_sync_to_async(self._missed_rows)(after)
         if too_many:
-            await self.send(text_data='<div id="activity-live-control" hx-swap-oob="true" data-action="reload"></div>')
+            await self._ask_for_reload()  # the reloaded tab reconnects and resyncs afresh
         elif rows:
             await self._send_rows(rows)
+        # The tab now has everything up to `after` and what was just sent; pushes add to it.
+        self.complete_up_to = newest
+        self.pushed: set[int] = set()  # ids pushed live since then
+        self.suspects: set[int] = set()  # ids the last catch-up found neither sent nor pushed
 
-    def _missed_rows(self, after: int) -> tuple[list[str], bool]:
+    async def _ask_for_reload(self) -> None:
+        await self.send(text_data='<div id="activity-live-control" hx-swap-oob="true" data-action="reload"></div>')
+
+    def _missed_rows(self, after: int) -> tuple[list[str], int, bool]:
+        """The rows after event `after`, the newest id among them, and whether they were too many to send."""
         missed = auth_events_since(client=self.client, filters=self.filters, tz=self.tz,
                                    after_id=after, limit=RESYNC_LIMIT + 1)
+        newest = max((event.pk for event in missed), default=after)
         if len(missed) > RESYNC_LIMIT:
-            return [], True
-        return [live.render_row(event, self.tz) for event in missed], False
+            return [], newest, True
+        return [live.render_row(event, self.tz) for event in missed], newest, False
 
     async def _send_rows(self, rows: list[str]) -> None:
         await self.send(
@@ -170,6 +181,8 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             await self._send_rows(await database_sync_to_async(self._rows_in_own_zone)([message["id"]]))
         else:
             await self._send_rows([message["html"]])
+        if hasattr(self, "pushed"):
+            self.pushed.add(message["id"])
 
     def _rows_in_own_zone(self, ids: list[int]) -> list[str]:
         return [live.render_row(event, self.tz) for event in auth_events_by_id(client=self.client, ids=ids)]
@@ -199,12 +212,41 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             try:
                 if not await self._close_unless_still_allowed():
                     return
+                await self._catch_up()
             except DatabaseError:
                 # Access cannot be confirmed, so it is not assumed: "try again later". The
                 # tab reconnects, and its handshake checks everything afresh.
                 logger.warning("Closing an activity socket: its access could not be checked", exc_info=True)
                 await self.close(code=CLOSE_TRY_AGAIN_LATER)
                 return
+
+    async def _catch_up(self) -> None:
+        """
+        Send what a push missed. Redis pub/sub delivers at most once: a message published
+        while this process was reconnecting to Redis, or before its subscription took,
+        never arrives. So at each recheck the ids recorded since the tab was last known
+        complete (one primary-key range read) are compared with what was pushed, and a
+        row still missing at the next recheck is sent (the browser drops any duplicate).
+        """
+        if not hasattr(self, "complete_up_to"):  # the browser has not resynced yet
+            return
+        ids = await database_sync_to_async(auth_event_ids_since)(
+            client=self.client, filters=self.filters, tz=self.tz, after_id=self.complete_up_to, limit=CATCH_UP_LIMIT
+        )
+        missed = [event_id for event_id in ids if event_id not in self.pushed]
+        # A row is sent only once it has been missing for a whole interval: one just
+        # committed may still be on its way.
+        overdue = [event_id for event_id in missed if event_id in self.suspects]
+        if len(overdue) > RESYNC_LIMIT:
+            await self._ask_for_reload()
+        elif overdue:
+            await self._send_rows(await database_sync_to_async(self._rows_in_own_zone)(overdue))
+        self.suspects = set(missed) - set(overdue)
+        if ids:
+            # Ids follow the order of recording per client: the tab now has every event up
+            # to the last one read, except the suspects.
+            self.complete_up_to = min(self.suspects) - 1 if self.suspects else ids[-1]
+            self.pushed = {event_id for event_id in self.pushed if event_id > self.complete_up_to}
 
     async def session_ended(self, message: dict) -> None:
         if message.get("session_ref") == self.session_ref:

@@ -154,6 +154,16 @@ def auth_events_since(*, client: Client, filters: EventFilters, tz: tzinfo, afte
     return list(_with_session_start(events).order_by("-occurred_at", "-id")[:limit])
 
 
+def auth_event_ids_since(*, client: Client, filters: EventFilters, tz: tzinfo, after_id: int,
+                         limit: int) -> list[int]:
+    """
+    The ids of up to `limit` matching events recorded after event `after_id`, oldest first:
+    what a live tab's catch-up compares with what it was pushed. A primary-key range read.
+    """
+    events = auth_events_filtered(client=client, filters=filters, tz=tz).filter(id__gt=after_id)
+    return list(events.order_by("id").values_list("id", flat=True)[:limit])
+
+
 def auth_events_by_id(*, client: Client, ids: list[int]) -> list[AuthEvent]:
     """The client's events with these ids, newest first, as the tab's rows need them."""
     events = AuthEvent.objects.filter(client_id=client.pk, id__in=ids)

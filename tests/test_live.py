@@ -408,3 +408,35 @@ async def test_a_resynced_expiry_row_names_the_login_it_closes_like_the_page(acm
     html = await socket.comm.receive_from(timeout=WITHIN)
     assert f'Session from <a href="#event-{login.pk}">' in html
     await socket.disconnect()
+
+
+# Redis pub/sub delivers at most once -----------------------------------------------------
+
+
+async def _resynced(acme):
+    """A tab that has resynced, as the browser does on every (re)connect, and seen the answer."""
+    earlier = await login_event(acme)
+    socket = await opened(acme.client.pk, acme.manager)
+    await socket.resync(after=0)
+    assert await socket.rows() == [earlier.pk]
+    return socket
+
+
+async def test_a_push_lost_on_the_way_reaches_the_tab_at_the_next_recheck(acme, settings, monkeypatch):
+    settings.ACTIVITYLOG_SOCKET_RECHECK_SECONDS = 0.2
+    socket = await _resynced(acme)
+    # A message published while a server process reconnects to Redis never arrives.
+    monkeypatch.setattr(live, "auth_event_publish", lambda event, tz: None)
+    lost = await login_event(acme)
+    assert await socket.rows() == [lost.pk]
+    await socket.disconnect()
+
+
+async def test_a_row_pushed_live_is_not_sent_again_by_the_catch_up(acme, settings):
+    settings.ACTIVITYLOG_SOCKET_RECHECK_SECONDS = 0.25
+    socket = await _resynced(acme)
+    pushed = await login_event(acme)
+    await database_sync_to_async(live.wait_for_publishes)()
+    assert await socket.rows() == [pushed.pk]
+    assert await socket.comm.receive_nothing(timeout=1.5)  # about six rechecks, and no second copy
+    await socket.disconnect()
