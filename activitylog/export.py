@@ -9,12 +9,12 @@ database it came from.
 instant. (A `session_expired` event is recorded after the moment it carries, so the order
 of ids is not the order of time.)
 
-**Columns**, in COLUMNS order. New columns are only ever added at the end, so scripts that
-read the file by position keep working. `occurred_at` is UTC with microseconds;
+**Columns**, in COLUMNS order. New columns are only ever added at the end, so scripts
+that read the file by position keep working. `occurred_at` is UTC with microseconds;
 `occurred_at_local` is the same moment in the agency's zone, to the second, with the
 zone's abbreviation of that moment as Python's `%Z` gives it (`2026-11-01 01:30:00 EDT`,
-then an hour later `2026-11-01 01:30:00 EST`); `time_zone` is that zone's IANA name; `reason` is the code
-(`bad_password`) and `reason_text` its label (`Wrong password`).
+then an hour later `2026-11-01 01:30:00 EST`); `time_zone` is that zone's IANA name;
+`reason` is the code (`bad_password`) and `reason_text` its label (`Wrong password`).
 
 Rows stream in constant memory. On PostgreSQL the CSV is made by the server itself: one
 `COPY (SELECT <formatted columns>) TO STDOUT WITH (FORMAT csv)` whose rows are passed on
