@@ -102,4 +102,5 @@ def psql_copy(directory: Path) -> Run:
 
 
 def scratch_directory() -> tempfile.TemporaryDirectory:
+    (ROOT / "var").mkdir(exist_ok=True)  # a fresh checkout has none
     return tempfile.TemporaryDirectory(prefix="bench-export-", dir=ROOT / "var")

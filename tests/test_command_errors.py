@@ -121,6 +121,7 @@ def test_export_never_fails_with_a_traceback(data, history, tmp_path):
         "--format": st.one_of(st.sampled_from(["csv", "jsonl"]), junk),
         "--agency": st.one_of(st.sampled_from(["acme", "globex"]), junk),
         "--client": ids, "--since": moments, "--until": moments, "--type": event_types, "--output": paths,
+        "--excel": None,
     })
     error = _run("export_activity_log", argv)
     assert error is None or error.returncode == 2, (argv, error)

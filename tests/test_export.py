@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pty
+import resource
 import signal
 import struct
 import subprocess
@@ -25,11 +26,12 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from activitylog import chain, export
-from activitylog.models import AuthEvent, EventType, FailureReason
+from activitylog.models import AuthEvent, EventType, FailureReason, SessionEndReason
 from activitylog.services import auth_event_record
 from agencyhandy.lib.atomic_file import atomic_write
 from tests.bulk import record_in_bulk
-from tests.conftest import CHROME_UA
+from clients.models import Agency, Client, ClientStatus
+from tests.conftest import CHROME_UA, make_user
 from tests.subprocesses import ROOT, manage, manage_command, manage_env
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -69,6 +71,8 @@ def expected_records(events=None) -> list[dict]:
             "event_type": e.event_type, "agency": e.agency.slug, "client_id": e.client_id,
             "client_name": e.client.name, "user_email": e.email, "ip": e.ip, "user_agent": e.user_agent,
             "browser": e.browser, "os": e.os, "session_ref": e.session_ref, "reason": e.reason, "hash": e.hash,
+            "occurred_at_local": e.occurred_at.astimezone(e.agency.tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "time_zone": e.agency.time_zone, "reason_text": e.get_reason_display(),
         }
         for e in events.select_related("agency", "client").order_by("occurred_at", "id")
     ]
@@ -139,7 +143,8 @@ def test_csv_neutralises_formulas_only_in_free_text_and_jsonl_keeps_them(history
 @pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
 @pytest.mark.parametrize("column", export.NEUTRALISED_COLUMNS)
 def test_every_free_text_column_is_neutralised_for_every_formula_prefix(column, prefix):
-    row = [1, T0, "login", "acme", 2, "Client", "a@b.test", None, "UA", "Chrome", "Linux", "", "", "f" * 64]
+    row = [1, T0, "login", "acme", 2, "Client", "a@b.test", None, "UA", "Chrome", "Linux", "", "", "f" * 64,
+           "2026-03-01 07:00:00 EST", "America/New_York", ""]
     row[export.COLUMNS.index(column)] = prefix + "cmd|' /C calc'!A0"
     cells = export.csv_cells(tuple(row))
     assert cells[export.COLUMNS.index(column)] == "'" + prefix + "cmd|' /C calc'!A0"
@@ -172,7 +177,8 @@ def test_the_keyset_walk_crosses_batches_without_skipping_or_repeating(acme, mon
     record_in_bulk(acme.portal_member, 14, start=T0 - timedelta(seconds=1), step=timedelta(milliseconds=250))
 
     events = AuthEvent.objects.order_by("occurred_at", "id").values_list(*export._FIELDS)
-    records = [json.loads(line) for line in "".join(export.jsonl_chunks(export._rows_by_keyset(events))).splitlines()]
+    rows = export._completed(export._rows_by_keyset(events))
+    records = [json.loads(line) for line in "".join(export.jsonl_chunks(rows)).splitlines()]
 
     assert records == expected_records()
     assert len(records) == 28
@@ -187,20 +193,149 @@ def test_the_keyset_walk_leaves_out_rows_recorded_after_it_started(acme):
     assert [first[0], *(r[0] for r in rows)] == [r["event_id"] for r in expected_records()][:3]
 
 
-def test_postgresql_copy_gives_byte_for_byte_the_same_files_as_the_keyset_walk(history, acme, monkeypatch):
-    """The COPY path and the chunked path are one formatter fed by two readers; prove it on PG data."""
+def _agency_with_user(slug: str, tz: str, client_name: str):
+    agency = Agency.objects.create(name=slug.title(), slug=slug, time_zone=tz)
+    client = Client.objects.create(agency=agency, name=client_name, email=f"hello@{slug}.test",
+                                   company_name=client_name, status=ClientStatus.ACTIVE)
+    return make_user(f"client@{slug}.test", client=client)
+
+
+# Awkward user agents: empty, a lone LF (quoted but no comma), COPY's end-of-data marker, a
+# leading space, every formula prefix, text that only looks like a formula further in.
+AWKWARD_AGENTS = ["", "line\nbreak", "\\.", " =not at the start", "+1", "-2", "@3", "\t4", "\r5", "a=b", 'say "hi"']
+
+
+@pytest.fixture
+def zones_history(history, acme) -> list[AuthEvent]:
+    """Events across a DST change, in a half-hour zone and a mixed-case abbreviation, with every reason."""
+    kolkata = _agency_with_user("kolkata", "Asia/Kolkata", "Ünïcödé, \"Kolkata\" Ltd")
+    guam = _agency_with_user("guam", "Pacific/Guam", "=Guam")
+    fall_back = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT; an hour later 01:30 EST
+    events = [
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN, occurred_at=fall_back),
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN, occurred_at=fall_back + timedelta(hours=1)),
+        # Either side of the change itself, at 06:00:00 UTC.
+        auth_event_record(user=acme.portal_member, event_type=EventType.LOGIN,
+                          occurred_at=datetime(2026, 11, 1, 5, 59, 59, 999999, tzinfo=UTC)),
+        auth_event_record(user=acme.portal_member, event_type=EventType.LOGIN,
+                          occurred_at=datetime(2026, 11, 1, 6, 0, tzinfo=UTC)),
+        auth_event_record(user=kolkata, event_type=EventType.LOGIN, occurred_at=T0, ip="2001:db8::7"),
+        auth_event_record(user=guam, event_type=EventType.LOGIN, occurred_at=T0),
+    ]
+    for n, code in enumerate(FailureReason.values):
+        events.append(auth_event_record(user=kolkata, event_type=EventType.LOGIN_FAILED, reason=code,
+                                        occurred_at=T0 + timedelta(minutes=n), user_agent=AWKWARD_AGENTS[n]))
+    for n, code in enumerate(SessionEndReason.values):
+        events.append(auth_event_record(user=guam, event_type=EventType.SESSION_EXPIRED, reason=code,
+                                        session_ref=f"{n:064x}", occurred_at=T0 + timedelta(minutes=n),
+                                        user_agent=AWKWARD_AGENTS[-n - 1]))
+    for n, agent in enumerate(AWKWARD_AGENTS):
+        events.append(auth_event_record(user=acme.portal_member, event_type=EventType.LOGIN_FAILED,
+                                        reason=FailureReason.BAD_PASSWORD, user_agent=agent,
+                                        occurred_at=T0 + timedelta(days=2, seconds=n)))
+    return events
+
+
+def python_csv(events, *, bom: bool = False) -> bytes:
+    """The CSV as the Python formatter makes it (SQLite's path), from the keyset walk."""
+    rows = export._completed(export._rows_by_keyset(events.order_by("occurred_at", "id").values_list(*export._FIELDS)))
+    return "".join(export.csv_chunks(rows, bom=bom)).encode()
+
+
+def test_postgresql_formats_byte_for_byte_the_csv_that_python_formats(zones_history, acme, monkeypatch):
+    """PostgreSQL's COPY CSV and Python's csv module, fed the same awkward data, give the same file."""
     if connection.vendor != "postgresql":
-        pytest.skip("COPY is PostgreSQL's")
+        pytest.skip("the server formats the CSV on PostgreSQL only")
     monkeypatch.setattr(export, "KEYSET_BATCH", 2)
+    monkeypatch.setattr(export, "CHUNK_CHARS", 300)  # many chunks, on both paths
     record_in_bulk(acme.portal_member, 7, start=T0 + timedelta(minutes=5), step=timedelta(0), user_agent=NASTY_AGENT)
     events = AuthEvent.objects.all()
 
-    for chunks in (export.csv_chunks, export.jsonl_chunks):
-        by_copy = "".join(chunks(export._rows_by_copy(events.order_by("occurred_at", "id").values_list(*export._FIELDS))))
-        by_keyset = "".join(chunks(export._rows_by_keyset(events.order_by("occurred_at", "id").values_list(*export._FIELDS))))
-        assert by_copy == by_keyset
-        assert by_copy.count("\n") >= 12
+    for bom in (False, True):
+        counted = []
+        by_copy = b"".join(export.export_chunks(events, bom=bom, progress=counted.append))
+        assert by_copy == python_csv(events, bom=bom)
+        assert sum(counted) == events.count() == 37 and len(counted) > 10
+    # Each selection of the command too, whatever it narrows by.
+    for narrowed in (events.filter(agency__slug="kolkata"), events.filter(event_type="session_expired"),
+                     events.filter(occurred_at__gte=datetime(2026, 11, 1, 6, tzinfo=UTC))):
+        assert b"".join(export.export_chunks(narrowed)) == python_csv(narrowed)
+
+
+def test_postgresql_copy_gives_the_same_jsonl_as_the_keyset_walk(zones_history, acme, monkeypatch):
+    """JSONL is formatted in Python on both databases: the typed COPY rows load as the ORM's do."""
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    monkeypatch.setattr(export, "KEYSET_BATCH", 2)
+    events = AuthEvent.objects.order_by("occurred_at", "id").values_list(*export._FIELDS)
+    by_copy = "".join(export.jsonl_chunks(export._completed(export._rows_by_copy(events))))
+    by_keyset = "".join(export.jsonl_chunks(export._completed(export._rows_by_keyset(events))))
+    assert by_copy == by_keyset
     assert [json.loads(line) for line in run_export("--format", "jsonl").splitlines()] == expected_records()
+
+
+def test_local_times_carry_the_agencys_zone_and_its_abbreviation_of_that_moment(zones_history):
+    rows = {int(r["event_id"]): r for r in parse_csv(run_export())}
+    records = {r["event_id"]: r for r in map(json.loads, run_export("--format", "jsonl").splitlines())}
+    local = {e: (rows[e.pk]["occurred_at_local"], rows[e.pk]["time_zone"]) for e in zones_history}
+
+    # The repeated hour of the fall-back in New York: the same wall time, told apart.
+    assert local[zones_history[0]] == ("2026-11-01 01:30:00 EDT", "America/New_York")
+    assert local[zones_history[1]] == ("2026-11-01 01:30:00 EST", "America/New_York")
+    assert local[zones_history[2]] == ("2026-11-01 01:59:59 EDT", "America/New_York")
+    assert local[zones_history[3]] == ("2026-11-01 01:00:00 EST", "America/New_York")
+    # Half an hour off UTC; an abbreviation that is not all capitals.
+    assert local[zones_history[4]] == ("2026-03-01 17:30:00 IST", "Asia/Kolkata")
+    assert local[zones_history[5]] == ("2026-03-01 22:00:00 ChST", "Pacific/Guam")
+    assert local[zones_history[4]][0] == records[zones_history[4].pk]["occurred_at_local"]
+    # UTC stays as it was, with its microseconds.
+    assert rows[zones_history[2].pk]["occurred_at"] == "2026-11-01T05:59:59.999999Z"
+
+
+def test_reasons_are_readable_and_keep_their_code(zones_history):
+    rows = [r for r in parse_csv(run_export()) if r["reason"]]
+    records = [r for r in map(json.loads, run_export("--format", "jsonl").splitlines()) if r["reason"]]
+    shown = {(r["reason"], r["reason_text"]) for r in rows}
+
+    assert ("bad_password", "Wrong password") in shown
+    assert ("idle_timeout", "Idle timeout") in shown
+    assert shown == {(code, str(label)) for code, label in FailureReason.choices + SessionEndReason.choices}
+    assert {(r["reason"], r["reason_text"]) for r in records} == shown
+    no_reason = parse_csv(run_export("--type", "login"))
+    assert no_reason and all(r["reason"] == r["reason_text"] == "" for r in no_reason)
+
+
+OLD_COLUMNS = [
+    "event_id", "occurred_at", "event_type", "agency", "client_id", "client_name", "user_email", "ip",
+    "user_agent", "browser", "os", "session_ref", "reason", "hash",
+]
+
+
+def test_the_columns_of_earlier_versions_keep_their_places_and_new_ones_come_after(history):
+    header = run_export().split("\r\n", 1)[0].split(",")
+    assert header[:len(OLD_COLUMNS)] == OLD_COLUMNS
+    assert header[len(OLD_COLUMNS):] == ["occurred_at_local", "time_zone", "reason_text"]
+    assert list(json.loads(run_export("--format", "jsonl").splitlines()[0])) == header
+
+
+def test_rows_come_oldest_first_and_by_id_within_an_instant(history):
+    """The documented order: occurred_at, then event_id (a late-recorded expiry sorts by its moment)."""
+    rows = [(r["occurred_at"], int(r["event_id"])) for r in parse_csv(run_export())]
+    assert rows == sorted(rows)
+    assert [event_id for _, event_id in rows] == [history[i].pk for i in (0, 1, 2, 4, 3)]
+    # Two events at one instant, the lower id first.
+    assert rows[1][0] == rows[2][0] and rows[1][1] < rows[2][1]
+
+
+def test_excel_csv_starts_with_a_byte_order_mark_and_is_otherwise_the_same(history, tmp_path):
+    plain, excel = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    call_command("export_activity_log", "--output", str(plain), stdout=StringIO(), stderr=StringIO())
+    call_command("export_activity_log", "--excel", "--output", str(excel), stdout=StringIO(), stderr=StringIO())
+
+    assert not plain.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert excel.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
+    # A reader that knows the mark (Excel, Python's utf-8-sig) sees the same table.
+    assert parse_csv(excel.read_bytes().decode("utf-8-sig")) == parse_csv(plain.read_bytes().decode("utf-8"))
 
 
 def test_an_empty_selection_is_a_header_only_csv_and_an_empty_jsonl(history):
@@ -219,21 +354,27 @@ def test_a_file_appears_complete_private_and_without_leftovers(history, tmp_path
     assert "Wrote 5 events to" in err.getvalue()
 
 
-def test_an_error_halfway_leaves_no_file_and_keeps_an_older_one(history, tmp_path, monkeypatch):
+def _file_size_limit(limit: int):
+    def limit_file_size() -> None:
+        # A file may grow to `limit` bytes; a write past it fails with EFBIG (SIGXFSZ ignored),
+        # as a full disk fails a write with ENOSPC: a real failure halfway through.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    return limit_file_size
+
+
+@pytest.mark.django_db(transaction=True)  # the child process reads committed rows
+def test_a_write_that_fails_halfway_leaves_no_file_keeps_an_older_one_and_says_so(acme, tmp_path):
+    record_in_bulk(acme.portal_user, 5_000, start=T0, user_agent="Mozilla/5.0 " + "x" * 480)
     target = tmp_path / "out.csv"
     target.write_text("yesterday's export\n")
-    real_cells, seen = export.csv_cells, []
+    child = subprocess.run(
+        manage_command("export_activity_log", "--output", str(target)), cwd=ROOT, env=manage_env(),
+        capture_output=True, text=True, timeout=120, preexec_fn=_file_size_limit(1_000_000),
+    )
 
-    def failing_on_the_third_row(row):
-        seen.append(row)
-        if len(seen) == 3:
-            raise OSError("No space left on device")
-        return real_cells(row)
-
-    monkeypatch.setattr(export, "csv_cells", failing_on_the_third_row)
-    with pytest.raises(OSError, match="No space"):
-        call_command("export_activity_log", "--output", str(target), stdout=StringIO(), stderr=StringIO())
-
+    assert child.returncode == 1, child.stderr
+    assert child.stderr.strip() == f"CommandError: Could not write {target}: File too large. {target} was not written."
     assert target.read_text() == "yesterday's export\n"
     assert os.listdir(tmp_path) == ["out.csv"]
 
@@ -337,6 +478,7 @@ def test_a_database_failure_halfway_leaves_no_file_and_says_so(acme, tmp_path):
         (["--since", "2026-03-02", "--until", "2026-03-01T23:59:59"], "--since 2026-03-02 is after --until"),
         (["--type", "login,teleport"], "Unknown event type 'teleport'"),
         (["--output", "/no/such/dir/out.csv"], "The directory /no/such/dir does not exist."),
+        (["--format", "jsonl", "--excel"], "--excel is for --format csv only"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_clear_line(acme, args, message):

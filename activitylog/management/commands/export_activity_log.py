@@ -53,16 +53,15 @@ def _parse_types(value: str | None) -> list[str]:
     return types
 
 
-class _Tally:
-    """Counts the rows that pass through, for the closing line."""
+class _Progress:
+    """Counts the rows written, for the closing line, and moves the progress bar on a terminal."""
 
-    def __init__(self, rows) -> None:
-        self.rows, self.count = rows, 0
+    def __init__(self, bar: tqdm) -> None:
+        self.bar, self.count = bar, 0
 
-    def __iter__(self):
-        for row in self.rows:
-            self.count += 1
-            yield row
+    def __call__(self, rows: int) -> None:
+        self.count += rows
+        self.bar.update(rows)
 
 
 class Command(BaseCommand):
@@ -70,7 +69,7 @@ class Command(BaseCommand):
         "Export activity log events, oldest first (by occurred_at, then id), as CSV "
         "(RFC 4180, spreadsheet-safe) or JSONL (exact values). Streams in constant memory. "
         "A file given with --output appears only when complete; Ctrl-C or an error leaves "
-        "none behind. Exit 2 means bad arguments."
+        "none behind. --excel starts a CSV with a UTF-8 byte order mark. Exit 2 means bad arguments."
     )
 
     def add_arguments(self, parser) -> None:
@@ -88,9 +87,13 @@ class Command(BaseCommand):
                             help=f"Comma-separated event types: {','.join(EventType.values)}.")
         parser.add_argument("--output", "-o", metavar="PATH", default="-",
                             help="File to write (atomically, mode 0600), or - for stdout (default).")
+        parser.add_argument("--excel", action="store_true",
+                            help="CSV only: start with a UTF-8 byte order mark, so that Excel reads the text as UTF-8.")
 
     def handle(self, *args, output_format: str, agency: list[str], client: list[int], since: str | None,
-               until: str | None, types: str | None, output: str, **options) -> None:
+               until: str | None, types: str | None, output: str, excel: bool, **options) -> None:
+        if excel and output_format != "csv":
+            raise _usage_error("--excel is for --format csv only: a byte order mark has no place in JSONL.")
         since_at, until_at = _parse_moment("--since", since), _parse_moment("--until", until)
         if since_at and until_at and since_at > until_at:
             raise _usage_error(f"--since {since} is after --until {until}.")
@@ -106,37 +109,41 @@ class Command(BaseCommand):
         )
         progress_stream = options.get("stderr") or sys.stderr
         show_progress = progress_stream.isatty()
-        source = export.export_rows(events)
-        rows = _Tally(source)
-        progress = tqdm(
-            rows, total=events.count() if show_progress else None,
+        bar = tqdm(
+            total=events.count() if show_progress else None,
             unit=" events", unit_scale=True, file=progress_stream, disable=not show_progress,
         )
+        progress = _Progress(bar)
+        chunks = export.export_chunks(events, output_format=output_format, bom=excel, progress=progress)
         try:
-            self._write(export.FORMATS[output_format](progress), output)
+            self._write(chunks, output)
         finally:
-            progress.close()
+            bar.close()
             # Ends a COPY still in progress now, rather than when the connection is reused.
-            source.close()
+            chunks.close()
         if output != "-":
-            self.stderr.write(f"Wrote {rows.count} events to {output}.", style_func=self.style.SUCCESS)
+            self.stderr.write(f"Wrote {progress.count} events to {output}.", style_func=self.style.SUCCESS)
 
     def _write(self, chunks, output: str) -> None:
-        """Write the formatted chunks to stdout or, all or nothing, to the file `output`."""
+        """Write the chunks (bytes) to stdout or, all or nothing, to the file `output`."""
         try:
             if output == "-":
-                for chunk in chunks:
-                    self.stdout.write(chunk, ending="")
-                self.stdout.flush()
+                self._write_stdout(chunks)
             else:
                 with atomic_write(Path(output)) as file:
+                    # The bytes go straight to the file under the text layer, which holds nothing.
                     for chunk in chunks:
-                        file.write(chunk)
+                        file.buffer.write(chunk)
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as Unix tools do. Point stdout at
             # /dev/null so that the interpreter's final flush does not fail again.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(1) from None
+        except OSError as exc:  # a full disk, a file larger than allowed...
+            where = "stdout" if output == "-" else output
+            raise CommandError(
+                f"Could not write {where}: {exc.strerror or exc}.{'' if output == '-' else f' {output} was not written.'}"
+            ) from None
         except KeyboardInterrupt:
             raise CommandError(
                 "Interrupted." + ("" if output == "-" else f" {output} was not written."), returncode=130
@@ -146,6 +153,18 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The database failed during the export{'' if output == '-' else f'; {output} was not written'}: {reason}"
             ) from None
+
+    def _write_stdout(self, chunks) -> None:
+        stream = getattr(self.stdout, "buffer", None)  # None when stdout is text only (call_command)
+        if stream is None:
+            # Each chunk ends with a whole row, so it decodes on its own.
+            for chunk in chunks:
+                self.stdout.write(chunk.decode(), ending="")
+        else:
+            self.stdout.flush()
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
 
     def _agency_ids(self, slugs: list[str]) -> list[int]:
         found = dict(Agency.objects.filter(slug__in=slugs).values_list("slug", "pk"))
