@@ -49,8 +49,9 @@ def _export_request(request: StaffHttpRequest, client_id: int):
     if not form.is_valid():
         raise _BadExport("That filter could not be applied: " + " ".join(e for es in form.errors.values() for e in es))
     excel = _excel(request.GET)
-    # Whole days in the agency's zone, exactly as the tab shows them.
-    events = auth_events_filtered(client=client, filters=form.filters(), tz=client.agency.tzinfo)
+    # Whole days in the zone the viewer reads times in, exactly as the tab shows them.
+    tz = timezone.get_current_timezone()
+    events = auth_events_filtered(client=client, filters=form.filters(tz), tz=tz)
     return client, events, excel
 
 

@@ -128,6 +128,19 @@ async def test_the_download_holds_exactly_the_filtered_rows_in_the_agencys_days(
     ]
 
 
+async def test_a_viewer_who_reads_utc_exports_utc_days_as_their_tab_lists_them(async_client, acme, logged):
+    await async_client.aforce_login(acme.admin)
+    async_client.cookies["tz"] = "utc"
+    # "late on the 9th" in New York is the 10th in UTC.
+    day = f"{logged['late_on_9th'].occurred_at.astimezone(UTC):%Y-%m-%d}"
+    assert day == "2026-03-10"
+    query = f"date_from={day}&date_to={day}"
+    exported = csv_ids((await download(async_client, export_url(acme, query)))[1])
+    assert set(exported) == {logged["late_on_9th"].pk, logged["logout_10th"].pk}
+    tab = (await async_client.get(f"/clients/{acme.client.pk}/activity/?{query}")).content.decode()
+    assert sorted(int(i) for i in re.findall(r'<tr id="event-(\d+)"', tab)) == sorted(exported)
+
+
 async def call_command_async(*args, **kwargs):
     await sync_to_async(call_command)(*args, **kwargs)
 
