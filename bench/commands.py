@@ -41,18 +41,41 @@ class Run:
 
 def run_measured(args: list[str], *, stdout=None) -> Run:
     """
-    Run a command to its end: its wall time and its own peak RSS (from wait4, so not the
-    parent's). Output goes to `stdout` (a file) or, with stderr, to a log kept for errors.
+    Run a command to its end: its wall time and its own peak RSS. Output goes to `stdout`
+    (a file) or, with stderr, to a log kept for errors.
+
+    The peak is the command's VmHWM, read from /proc every few milliseconds while it runs.
+    wait4's ru_maxrss cannot be used: Linux carries the forking parent's high-water mark
+    over exec into the child's, so every command measured from this (large) process
+    showed at least this process's size, psql included.
     """
     with tempfile.TemporaryFile() as log:
         started = time.monotonic()
         process = subprocess.Popen(args, cwd=ROOT, stdout=stdout or log, stderr=log)
-        _, status, usage = os.wait4(process.pid, 0)
+        peak_kb = 0
+        while True:
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak_kb = max(peak_kb, _high_water_kb(process.pid))
+            time.sleep(0.005)
         seconds = time.monotonic() - started
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         log.seek(0)
         output = log.read()[-2000:].decode(errors="replace")
-    return Run(seconds, usage.ru_maxrss / 1024, process.returncode, output)
+    return Run(seconds, peak_kb / 1024, process.returncode, output)
+
+
+def _high_water_kb(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), or 0 once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
 
 
 def _manage(*args: str) -> list[str]:
