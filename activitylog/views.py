@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -7,11 +7,13 @@ from django_htmx.http import reswap, retarget
 
 from activitylog.access import client_for_activity_log, may_export_logs
 from activitylog.forms import ActivityFilterForm
-from activitylog.rows import prepare_rows
+from activitylog.rows import details_context, prepare_rows
+from activitylog.security import event_details, failure_summary
 from activitylog.selectors import auth_events_page, login_summary
 from clients.staff import StaffHttpRequest, staff_required
 
 TEMPLATE = "activitylog/activity_tab.html"
+DETAILS_TEMPLATE = "activitylog/event_details.html"
 
 
 @require_GET
@@ -50,6 +52,7 @@ def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
         return render(request, TEMPLATE + "#older-rows", context)
     context.update(
         summary=login_summary(client=client),
+        failures=failure_summary(client=client),
         is_filtered=any(form.cleaned_data[n] for n in ("type", "user", "date_from", "date_to")),
     )
     if request.htmx:
@@ -57,6 +60,26 @@ def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
             return render(request, TEMPLATE + "#results", context)
         return render(request, TEMPLATE + "#tab", context)
     return render(request, TEMPLATE, context)
+
+
+@require_GET
+@staff_required
+def event_detail(request: StaffHttpRequest, client_id: int, event_id: int) -> HttpResponse:
+    """
+    One event in full: what an Activity Log row shows when it is expanded.
+
+    htmx asks for the `details-row` partial, which the row's disclosure button puts under
+    the row; without JavaScript the button is a link to this page. Access is the tab's.
+    """
+    client = client_for_activity_log(request.user, client_id)
+    details = event_details(client=client, event_id=event_id)
+    if details is None:
+        raise Http404("No such event.")
+    context = {"client": client, "active_tab": "activity", "details": details, "event": details.event,
+               **details_context(details, tz=timezone.get_current_timezone())}
+    if request.htmx:
+        return render(request, DETAILS_TEMPLATE + "#details-row", context)
+    return render(request, DETAILS_TEMPLATE, context)
 
 
 def _filter_errors(request: StaffHttpRequest, context: dict, form: ActivityFilterForm) -> HttpResponse:
