@@ -22,6 +22,9 @@ from activitylog.security import SAME_IP_LIMIT
 from activitylog.services import auth_event_record
 from clients.models import Client
 from tests.conftest import CHROME_UA, PASSWORD, make_user, portal_login
+from tests.servers import asgi_server
+from tests.test_accessibility import _signed_in, _violations
+from tests.test_browser import ARTIFACTS, _log, browser  # noqa: F401 - the module's Chromium fixture
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 FIREFOX_MAC_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0"
@@ -409,3 +412,122 @@ def test_only_get_is_allowed(manager, acme):
 def test_durations_are_spelled_in_their_two_largest_units():
     spelled = [spell_duration(timedelta(seconds=s)) for s in (0, 45, 725, 12_004, 187_200, 86_400)]
     assert spelled == ["0 s", "45 s", "12 min 5 s", "3 h 20 min", "2 days 4 h", "1 day"]
+
+
+# In a real browser ---------------------------------------------------------------------
+
+WIDTHS = {"desktop": 1366, "phone": 390}
+
+
+def _history(people) -> dict:
+    """A week of a client's sign-ins with every signal in it, the newest a lockout."""
+    now = timezone.now()
+    user, member = people.portal_user, people.portal_member
+    at = lambda **ago: now - timedelta(**ago)  # noqa: E731
+    record(user, at=at(days=3), session_ref="f" * 64)
+    record(user, EventType.LOGOUT, at=at(days=3) + timedelta(minutes=47), session_ref="f" * 64)
+    record(member, at=at(days=2))
+    new_device = record(user, at=at(hours=5), ip="198.51.100.23", ua=FIREFOX_MAC_UA, session_ref="9" * 64)
+    burst = [fail(member, at=at(minutes=60 - n), ip="192.0.2.66") for n in range(5)]
+    lockout = fail(member, at=at(minutes=55), ip="192.0.2.66", reason=FailureReason.LOCKED_OUT)
+    return {"new_device": new_device, "burst": burst, "lockout": lockout}
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("server_passwords")
+def test_in_chromium_the_signals_stand_out_and_a_row_expands_in_place(browser, acme, width):  # noqa: F811
+    from playwright.sync_api import expect
+
+    events = _history(acme)
+    lockout = events["lockout"]
+    with asgi_server(log_path=_log(f"server-signals-{width}")) as url:
+        page = _signed_in(browser, url, width, "/login/", "manager@acme.test")
+        page.goto(f"{url}/clients/{acme.client.pk}/activity/")
+        page.wait_for_selector('#activity-live-status[data-state="live"]')
+
+        expect(page.locator(f"#event-{lockout.pk} .marks")).to_have_text("Locked out")
+        for failure in events["burst"]:
+            expect(page.locator(f"#event-{failure.pk} .marks")).to_contain_text("Burst of failures")
+        expect(page.locator(f"#event-{events['new_device'].pk} .marks")).to_have_text("New IPNew device")
+        expect(page.locator("#summary-failed-7d")).to_have_text("5")
+        expect(page.locator("#summary-last-failure")).to_contain_text("Locked out after too many failures")
+        page.screenshot(path=str(ARTIFACTS / f"signals-{width}.png"), full_page=True)
+        assert _violations(page) == []
+
+        toggle = page.locator(f"#event-{lockout.pk} .row-toggle")
+        toggle.click()
+        details = page.locator(f"#event-{lockout.pk}-details")
+        expect(details).to_be_visible()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        expect(details).to_contain_text(CHROME_UA)
+        expect(details).to_contain_text("Locked out: too many failed sign-ins")
+        expect(details.locator(".same-ip li")).to_have_count(5)
+        page.screenshot(path=str(ARTIFACTS / f"signals-expanded-{width}.png"), full_page=True)
+        page.locator(f"#event-{lockout.pk}").scroll_into_view_if_needed()
+        page.evaluate("window.scrollBy(0, document.getElementById('event-%d').getBoundingClientRect().top - 10)" % lockout.pk)
+        page.screenshot(path=str(ARTIFACTS / f"signals-expanded-{width}-at-row.png"))
+        assert _violations(page) == []
+
+        # From the keyboard: Space hides it and Enter shows it again, without asking the server.
+        with page.expect_request("**/events/**") as never:
+            toggle.focus()
+            page.keyboard.press("Space")
+            expect(details).to_be_hidden()
+            expect(toggle).to_have_attribute("aria-expanded", "false")
+            page.keyboard.press("Enter")
+            expect(details).to_be_visible()
+            expect(toggle).to_have_attribute("aria-expanded", "true")
+            page.evaluate("fetch(location.pathname + 'events/%d/')" % lockout.pk)  # ends the wait
+        assert never.value.resource_type == "fetch"  # the toggles sent no request of their own
+
+        # The same details as a page of their own (the link, without JavaScript).
+        page.goto(f"{url}/clients/{acme.client.pk}/activity/events/{lockout.pk}/")
+        page.screenshot(path=str(ARTIFACTS / f"signals-event-page-{width}.png"), full_page=True)
+        assert _violations(page) == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("server_passwords")
+def test_in_chromium_a_live_failed_sign_in_arrives_marked_and_counted(browser, acme):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from tests.test_browser import LIVE_WITHIN_MS, portal_page, staff_tab
+
+    record(acme.portal_user, at=timezone.now() - timedelta(days=1), ip="127.0.0.1")  # where Chromium comes from
+    with asgi_server(log_path=_log("server-signals-live")) as url:
+        tab = staff_tab(browser, url, "manager@acme.test", acme.client.pk)
+        expect(tab.locator("#summary-failed-7d")).to_have_text("0")
+
+        visitor = portal_page(browser, url, "client@acme.test")
+        visitor.fill("#id_password", "not-the-password")
+        visitor.click("button[type=submit]")
+
+        newest = tab.locator("#activity-rows tr.event").first
+        expect(newest).to_have_class("event event-login_failed event-new", timeout=LIVE_WITHIN_MS)
+        expect(newest.locator(".marks")).to_have_text("New device")  # HeadlessChrome, not the Chrome of before
+        expect(tab.locator("#summary-failed-7d")).to_have_text("1")
+        expect(tab.locator("#summary-last-failure")).to_contain_text("Wrong password · client@acme.test")
+        newest.locator(".row-toggle").click()
+        expect(tab.locator("tr.event-details")).to_contain_text("None: the sign-in failed.")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("server_passwords")
+def test_without_javascript_details_opens_the_events_page(browser, acme):  # noqa: F811
+    event = _history(acme)["new_device"]
+    with asgi_server(log_path=_log("server-signals-nojs")) as url:
+        context = browser.new_context(java_script_enabled=False, viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        page.goto(f"{url}/login/")
+        page.fill("#id_username", "manager@acme.test")
+        page.fill("#id_password", PASSWORD)
+        page.click("[type=submit]")
+        page.goto(f"{url}/clients/{acme.client.pk}/activity/")
+        page.click(f"#event-{event.pk} .row-toggle")
+        page.wait_for_url(f"**/activity/events/{event.pk}/")
+        assert FIREFOX_MAC_UA in page.content()
+        assert "New device: client@acme.test had never signed in with Firefox on Mac OS X before." in page.content()
