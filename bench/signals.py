@@ -57,7 +57,7 @@ def _plans(client_id: int) -> str:
     failure = AuthEvent.objects.filter(client_id=client_id, event_type="login_failed").order_by("-occurred_at").first()
     queries = {
         "row signals of the first page (50 rows)": security.signals_query([e.pk for e in newest]),
-        "summary: failures in the last 7 days": security.failure_counts_query(client=client),
+        "summary: the last failure and the counts of the last 7 days": security.failure_counts_query(client=client),
         "an expanded row: other events from the same IP": security.same_ip_query(event=failure, before=True),
     }
     out = []
