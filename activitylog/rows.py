@@ -84,8 +84,8 @@ def _signal_lines(details: EventDetails) -> list[str]:
         lines.append("Locked out: too many failed sign-ins to this account from this IP. Sign-ins from it are "
                      "refused until the cool-off ends, even with the right password.")
     if signals.burst:
-        lines.append(f"Burst of failures: at least {security.BURST_FAILURES} failed sign-ins for this user, or from this IP, "
-                     f"within {_minutes(security.BURST_WINDOW)} of this one.")
+        lines.append(f"Burst of failures: at least {security.BURST_FAILURES} failed sign-ins for this user, "
+                     f"or from this IP, within {_minutes(security.BURST_WINDOW)} of this one.")
     if signals.new_ip:
         lines.append(f"New IP: {event.email} had never signed in from {event.ip} before.")
     if signals.new_device:

@@ -64,7 +64,8 @@ def signals_query(ids: list[int]) -> QuerySet:
     ).filter(device_browser=versionless(OuterRef("browser")), device_os=versionless(OuterRef("os")))
     near = AuthEvent.objects.filter(  # failures within the window either side
         _NOT_LOCKOUT, client_id=OuterRef("client_id"), event_type=EventType.LOGIN_FAILED,
-        occurred_at__gte=OuterRef("occurred_at") - BURST_WINDOW, occurred_at__lte=OuterRef("occurred_at") + BURST_WINDOW,
+        occurred_at__gte=OuterRef("occurred_at") - BURST_WINDOW,
+        occurred_at__lte=OuterRef("occurred_at") + BURST_WINDOW,
     ).order_by()
     nth = slice(BURST_FAILURES - 1, BURST_FAILURES)  # EXISTS ... OFFSET 4 LIMIT 1: "at least 5"
     burst = Exists(near.filter(user_id=OuterRef("user_id"))[nth]) | Exists(near.filter(ip=OuterRef("ip"))[nth])

@@ -465,8 +465,7 @@ def test_in_chromium_the_signals_stand_out_and_a_row_expands_in_place(browser, a
         expect(details).to_contain_text("Locked out: too many failed sign-ins")
         expect(details.locator(".same-ip li")).to_have_count(5)
         page.screenshot(path=str(ARTIFACTS / f"signals-expanded-{width}.png"), full_page=True)
-        page.locator(f"#event-{lockout.pk}").scroll_into_view_if_needed()
-        page.evaluate("window.scrollBy(0, document.getElementById('event-%d').getBoundingClientRect().top - 10)" % lockout.pk)
+        page.evaluate(f"document.getElementById('event-{lockout.pk}').scrollIntoView()")
         page.screenshot(path=str(ARTIFACTS / f"signals-expanded-{width}-at-row.png"))
         assert _violations(page) == []
 
