@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import connections, models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 
 
 class AppendOnlyError(Exception):
@@ -33,6 +33,16 @@ class SessionEndReason(models.TextChoices):
     IDLE_TIMEOUT = "idle_timeout", "Idle timeout"
     MAX_AGE = "max_age", "Maximum session length reached"
     PASSWORD_CHANGED = "password_changed", "Password changed"
+
+
+def versionless(field: str | F) -> Func:
+    """
+    `browser` or `os` without its trailing version: "Chrome 131" -> "Chrome", "Mac OS X 10.15"
+    -> "Mac OS X". A browser update is not a new device. RTRIM with a set of characters
+    means the same on PostgreSQL and SQLite, and is immutable, so an index can hold it.
+    """
+    expression = F(field) if isinstance(field, str) else field
+    return Func(expression, Value("0123456789. "), function="RTRIM", output_field=models.CharField())
 
 
 REASONS_BY_EVENT_TYPE = {
@@ -153,6 +163,19 @@ class AuthEvent(models.Model):
             models.Index(fields=["-occurred_at", "-id"], name="authevent_time"),
             # Admin's agency filter and per-agency exports.
             models.Index(fields=["agency", "-occurred_at"], name="authevent_agency_time"),
+            # Security signals (activitylog/security.py), one index probe per row of a page:
+            # "New IP": has this user an earlier login from this IP?
+            models.Index(
+                fields=["user", "ip", "occurred_at"], condition=Q(event_type="login"), name="authevent_user_ip_login",
+            ),
+            # "New device": has this user an earlier login from this browser and OS (versions aside)?
+            models.Index(
+                F("user"), versionless("browser"), versionless("os"), F("occurred_at"),
+                condition=Q(event_type="login"), name="authevent_user_device_login",
+            ),
+            # An expanded row's other events from the same IP (this client only, nearest in
+            # time), and the burst probe "5 failures from this IP within 10 minutes".
+            models.Index(fields=["client", "ip", "-occurred_at"], name="authevent_client_ip_time"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -7,11 +7,13 @@ from django_htmx.http import reswap, retarget
 
 from activitylog.access import client_for_activity_log, may_export_logs
 from activitylog.forms import ActivityFilterForm
-from activitylog.rows import prepare_rows
+from activitylog.rows import details_context, prepare_rows
+from activitylog.security import event_details, failure_summary
 from activitylog.selectors import auth_events_count, auth_events_page, login_summary
 from clients.staff import StaffHttpRequest, staff_required
 
 TEMPLATE = "activitylog/activity_tab.html"
+DETAILS_TEMPLATE = "activitylog/event_details.html"
 # The tab counts the matching events up to this many, then says "more than".
 COUNT_CAP = 10_000
 
@@ -58,6 +60,7 @@ def activity_tab(request: StaffHttpRequest, client_id: int) -> HttpResponse:
         is_filtered=bool(chips),
         chips=chips,
         count_text=_count_text(count, filtered=bool(chips)),
+        failures=failure_summary(client=client),
     )
     if request.htmx:
         if request.htmx.target == "activity-results":
@@ -84,6 +87,26 @@ def _count_text(count: int, *, filtered: bool) -> str:
     if not filtered:
         return f"{number} {noun} in all"
     return f"{number} {noun} {'matches' if noun == 'event' else 'match'} these filters"
+
+
+@require_GET
+@staff_required
+def event_detail(request: StaffHttpRequest, client_id: int, event_id: int) -> HttpResponse:
+    """
+    One event in full: what an Activity Log row shows when it is expanded.
+
+    htmx asks for the `details-row` partial, which the row's disclosure button puts under
+    the row; without JavaScript the button is a link to this page. Access is the tab's.
+    """
+    client = client_for_activity_log(request.user, client_id)
+    details = event_details(client=client, event_id=event_id)
+    if details is None:
+        raise Http404("No such event.")
+    context = {"client": client, "active_tab": "activity", "details": details, "event": details.event,
+               **details_context(details, tz=timezone.get_current_timezone())}
+    if request.htmx:
+        return render(request, DETAILS_TEMPLATE + "#details-row", context)
+    return render(request, DETAILS_TEMPLATE, context)
 
 
 def _filter_errors(request: StaffHttpRequest, context: dict, form: ActivityFilterForm) -> HttpResponse:

@@ -99,6 +99,30 @@
     });
   }
 
+  // And the failed sign-ins: the count (a lockout is no attempt, as on the server) and the last one.
+  function countNewFailures(tbody) {
+    tbody.querySelectorAll("tr.event-login_failed.event-new:not([data-counted])").forEach((row) => {
+      row.dataset.counted = "1";
+      const counter = document.getElementById("summary-failed-7d");
+      if (counter && row.dataset.alert !== "lockout") counter.textContent = String(Number(counter.textContent) + 1);
+      const last = document.getElementById("summary-last-failure");
+      const shownTime = last && last.querySelector("time");
+      const rowTime = row.querySelector("time");
+      if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
+        const reason = row.querySelector(".reason");
+        const email = row.querySelector('td[data-label="Portal user"]');
+        last.replaceChildren(
+          rowTime.cloneNode(true), " ",
+          Object.assign(document.createElement("span"), { className: "ago muted", textContent: "just now" }),
+          Object.assign(document.createElement("span"), {
+            className: "muted reason", textContent: `${reason ? reason.textContent : ""} · ${email.textContent}`,
+          }),
+        );
+        last.querySelector(".ago").dataset.ago = rowTime.dateTime;
+      }
+    });
+  }
+
   let everOpened = false;
 
   document.addEventListener("htmx:wsConnecting", () => setState(everOpened ? "reconnecting" : "connecting"));
@@ -157,7 +181,11 @@
     });
     if (sorted.some((row, i) => row !== rows[i])) {
       const loadOlder = document.getElementById("load-older");
-      sorted.forEach((row) => tbody.insertBefore(row, loadOlder));
+      sorted.forEach((row) => {
+        tbody.insertBefore(row, loadOlder);
+        const details = document.getElementById(`${row.id}-details`); // an expanded row's details stay under it
+        if (details) tbody.insertBefore(details, loadOlder);
+      });
     }
     const arrived = [...tbody.querySelectorAll("tr.event.event-new:not([data-seen])")];
     arrived.forEach((row) => { row.dataset.seen = "1"; });
@@ -165,6 +193,7 @@
     announce(arrived);
     offerNewRows(arrived);
     countNewLogins(tbody);
+    countNewFailures(tbody);
     if (rows.length) {
       tbody.closest("table").hidden = false;
       const empty = document.getElementById("activity-empty");
