@@ -24,7 +24,7 @@ from clients.models import Client
 from tests.conftest import CHROME_UA, PASSWORD, make_user, portal_login
 from tests.servers import asgi_server
 from tests.test_accessibility import _signed_in, _violations
-from tests.test_browser import ARTIFACTS, _log, browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_browser import ARTIFACTS, _log
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 FIREFOX_MAC_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0"
@@ -437,7 +437,7 @@ def _history(people) -> dict:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("server_passwords")
-def test_in_chromium_the_signals_stand_out_and_a_row_expands_in_place(browser, acme, width):  # noqa: F811
+def test_in_chromium_the_signals_stand_out_and_a_row_expands_in_place(browser, acme, width):
     from playwright.sync_api import expect
 
     events = _history(acme)
@@ -490,7 +490,7 @@ def test_in_chromium_the_signals_stand_out_and_a_row_expands_in_place(browser, a
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("server_passwords")
-def test_in_chromium_a_live_failed_sign_in_arrives_marked_and_counted(browser, acme):  # noqa: F811
+def test_in_chromium_a_live_failed_sign_in_arrives_marked_and_counted(browser, acme):
     from playwright.sync_api import expect
 
     from tests.test_browser import LIVE_WITHIN_MS, portal_page, staff_tab
@@ -516,7 +516,7 @@ def test_in_chromium_a_live_failed_sign_in_arrives_marked_and_counted(browser, a
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("server_passwords")
-def test_without_javascript_details_opens_the_events_page(browser, acme):  # noqa: F811
+def test_without_javascript_details_opens_the_events_page(browser, acme):
     event = _history(acme)["new_device"]
     with asgi_server(log_path=_log("server-signals-nojs")) as url:
         context = browser.new_context(java_script_enabled=False, viewport={"width": 1366, "height": 900})
