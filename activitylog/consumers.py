@@ -159,7 +159,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         newest = max((event.pk for event in missed), default=after)
         if len(missed) > RESYNC_LIMIT:
             return [], newest, True
-        return [live.render_row(event, self.tz) for event in missed], newest, False
+        return live.render_rows(missed, self.tz), newest, False
 
     async def _send_rows(self, rows: list[str]) -> None:
         await self.send(
@@ -185,7 +185,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             self.pushed.add(message["id"])
 
     def _rows_in_own_zone(self, ids: list[int]) -> list[str]:
-        return [live.render_row(event, self.tz) for event in auth_events_by_id(client=self.client, ids=ids)]
+        return live.render_rows(auth_events_by_id(client=self.client, ids=ids), self.tz)
 
     async def access_changed(self, message: dict) -> None:
         await self._close_unless_still_allowed()

@@ -45,8 +45,13 @@ def staff_group(user_id: int) -> str:
 
 def render_row(event: AuthEvent, tz: tzinfo, *, live: bool = True) -> str:
     """The event's table row, from the same partial the page uses."""
-    prepare_rows([event], tz=tz)
-    return render_to_string(ROW_TEMPLATE, {"event": event, "live": live})
+    return render_rows([event], tz, live=live)[0]
+
+
+def render_rows(events: list[AuthEvent], tz: tzinfo, *, live: bool = True) -> list[str]:
+    """Each event's table row, prepared together (one signals query for them all)."""
+    prepare_rows(events, tz=tz)
+    return [render_to_string(ROW_TEMPLATE, {"event": event, "live": live}) for event in events]
 
 
 def event_message(event: AuthEvent, tz: tzinfo) -> dict:
