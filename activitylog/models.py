@@ -102,7 +102,10 @@ class AuthEvent(models.Model):
     client = models.ForeignKey(
         "clients.Client", on_delete=models.PROTECT, related_name="auth_events", db_index=False
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auth_events")
+    # Indexed by (user, event_type, occurred_at) below, which serves every lookup by user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auth_events", db_index=False
+    )
     email = models.EmailField(help_text="The user's email at the time of the event.")
     event_type = models.CharField(max_length=20, choices=EventType.choices)
     occurred_at = models.DateTimeField()
@@ -153,6 +156,10 @@ class AuthEvent(models.Model):
             models.Index(fields=["-occurred_at", "-id"], name="authevent_time"),
             # Admin's agency filter and per-agency exports.
             models.Index(fields=["agency", "-occurred_at"], name="authevent_agency_time"),
+            # The Overview tab's portal users: each one's last login (one probe) and login
+            # counts (index-only). It replaces the foreign key's own (user_id) index, whose
+            # lookups it serves: admin's search by portal user, the PROTECT check on delete.
+            models.Index(fields=["user", "event_type", "-occurred_at"], name="authevent_user_type_time"),
         ]
 
     def __str__(self) -> str:
