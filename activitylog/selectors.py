@@ -7,9 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.core import signing
-from django.db.models import (
-    BigIntegerField, Case, Count, DateTimeField, Exists, OuterRef, Q, QuerySet, Subquery, When,
-)
+from django.db.models import BigIntegerField, Case, Count, DateTimeField, Exists, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 

@@ -5,7 +5,6 @@ from django import forms
 from clients.clock import ZoneChoice, is_known_zone
 from clients.models import ClientStatus
 
-
 # The Last seen filter: no portal login in that many days (never included), or never.
 LAST_SEEN_CHOICES = [
     ("", "Any time"),
