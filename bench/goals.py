@@ -1,5 +1,5 @@
 """
-The goals of issue 5, one function a goal: each runs its measurement on the dataset and
+The goals of issue 5 (and #11 of issue 11), one function a goal: each runs its measurement on the dataset and
 returns its rows of the table, with the goal and whether it was met.
 """
 
@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from activitylog.models import AuthEvent
-from bench import commands, delivery, pages, recording
+from bench import commands, delivery, engagement, pages, recording
 from bench.dataset import Dataset
 from bench.report import Line, ratio
 from bench.scale import Scale
+from clients.models import Client
 
 FIRST_PAGE_RATIO, FIRST_PAGE_P50_MS = 1.3, 25.0
 KEYSET_RATIO = 1.3
@@ -22,6 +23,7 @@ EXPORT_VS_PSQL, EXPORT_RSS_MB = 0.8, 150.0
 VERIFY_PER_S = 200_000
 SINCE_ANCHOR_SHARE = 0.1  # a nightly check of 1/1000 of the events, against a full one
 GROWTH_RATIO = 1.3
+CLIENT_LIST_P50_MS = 50.0
 
 
 def verify_speed(ds: Dataset, scale: Scale) -> list[Line]:
@@ -147,6 +149,25 @@ def csv_export(ds: Dataset, scale: Scale) -> list[Line]:
         Line("7", f"`psql \\copy (same query) to stdout csv`, {rows:,} rows",
              result=f"{psql.rate(rows):,.0f} rows/s, peak RSS {psql.peak_rss_mb:.0f} MB"),
     ]
+
+
+def client_list_engagement(ds: Dataset, scale: Scale) -> list[Line]:
+    """#11: the Clients list with last login and 30-day logins, sorted and filtered by them, p50 ≤ 50 ms."""
+    goal = f"median ≤ {CLIENT_LIST_P50_MS:.0f} ms"
+    agency_clients = Client.objects.filter(agency__clients__pk=ds.whale.client_id).count()
+    lines = [
+        Line("11", f"Clients list of the whale's agency ({agency_clients} clients), {label}", samples,
+             goal=goal, met=samples.p50 <= CLIENT_LIST_P50_MS)
+        for label, samples in engagement.client_lists(ds, scale).items()
+    ]
+    lines.append(Line("11", "the whale's Overview: each portal user's last login and all-time logins",
+                      engagement.whale_overview(ds, scale)))
+    everyone = Client.objects.filter(is_archived=False).count()
+    lines += [
+        Line("11", f"the list's query alone over all {everyone:,} clients, {label}", samples)
+        for label, samples in engagement.whole_table_queries(ds, scale).items()
+    ]
+    return lines
 
 
 def growth_figures(ds: Dataset, scale: Scale) -> dict:

@@ -26,6 +26,7 @@ MEASUREMENTS = [
     ("#6 Live delivery", goals.live_delivery),
     ("#7 CSV export vs psql \\copy", goals.csv_export),
     ("#9 Growth, as measured while the dataset was built", goals.growth),
+    ("#11 Clients list with engagement columns, sorts and filters", goals.client_list_engagement),
 ]
 
 
