@@ -35,7 +35,8 @@ def client_list(request: StaffHttpRequest):
     context = {"form": form, "nav": "clients", "engagement": engagement}
     template = "clients/client_list.html" + _list_partial(request)
     if not form.is_valid():
-        context["errors"] = [e for errors in form.errors.values() for e in errors]
+        # Once each: an employee's Last seen and activity sort are refused for one reason.
+        context["errors"] = list(dict.fromkeys(e for errors in form.errors.values() for e in errors))
         # 422: htmx swaps it (base.html), so the error shows where the results were.
         return render(request, template, context, status=422)
     paginator = Paginator(_listed_clients(form, agency=request.membership.agency), CLIENTS_PER_PAGE)
