@@ -105,6 +105,7 @@ def client_detail(request: StaffHttpRequest, client_id: int):
         "nav": "clients",
         "portal_users": activity_log.portal_users_for_staff(membership=membership, client=client, now=timezone.now()),
         "summary": activity_log.login_summary_for_staff(membership=membership, client=client),
+        "login_count_cap": activity_log.LOGIN_COUNT_CAP,
     }
     template = "clients/client_overview.html" + ("#tab" if request.htmx else "")
     return render(request, template, context)

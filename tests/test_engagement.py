@@ -230,6 +230,18 @@ def test_the_overview_shows_each_portal_users_last_login_and_login_counts(manage
     assert "1 in the last 30 days, 1 in the last 7" in html
 
 
+def test_a_users_logins_of_all_time_are_counted_up_to_a_cap(manager, acme, monkeypatch):
+    from activitylog import selectors
+
+    monkeypatch.setattr(selectors, "LOGIN_COUNT_CAP", 3)
+    now = timezone.now()
+    for ago in (5 * DAY, 4 * DAY, 3 * DAY):
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN, occurred_at=now - ago)
+    assert "3 logins in all" in manager.get(f"/clients/{acme.client.pk}/").content.decode()
+    auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
+    assert "3+ logins in all, 4 in the last 30 days" in manager.get(f"/clients/{acme.client.pk}/").content.decode()
+
+
 def test_a_deactivated_user_who_never_signed_in_is_not_called_invited(manager, acme):
     acme.portal_member.is_active = False
     acme.portal_member.save()
