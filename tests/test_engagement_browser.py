@@ -15,7 +15,7 @@ from activitylog.services import auth_event_record
 from clients.models import Client, ClientStatus
 from tests.conftest import PASSWORD, make_user
 from tests.servers import asgi_server
-from tests.test_browser import ARTIFACTS, _log, browser  # noqa: F401 - the module's Chromium fixture
+from tests.test_browser import ARTIFACTS, _log
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("server_passwords")]
 
@@ -42,7 +42,7 @@ def clients(acme):
             auth_event_record(user=user, event_type=EventType.LOGIN, occurred_at=now - ago)
 
 
-def _signed_in(browser, url: str, *, width: int = WIDTHS["desktop"], javascript: bool = True):  # noqa: F811
+def _signed_in(browser, url: str, *, width: int = WIDTHS["desktop"], javascript: bool = True):
     page = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=javascript).new_page()
     page.goto(f"{url}/login/?next=/clients/")
     page.fill("#id_username", "manager@acme.test")
@@ -56,7 +56,7 @@ def _names(page) -> list[str]:
     return page.locator("#client-results tbody td[data-label=Client] > a").all_inner_texts()
 
 
-def test_the_headers_and_filters_sort_and_narrow_the_list_in_place(browser, acme, clients):  # noqa: F811
+def test_the_headers_and_filters_sort_and_narrow_the_list_in_place(browser, acme, clients):
     from playwright.sync_api import expect
 
     with asgi_server(log_path=_log("server-engagement")) as url:
@@ -96,7 +96,7 @@ def test_the_headers_and_filters_sort_and_narrow_the_list_in_place(browser, acme
         expect(page.locator("input[name=premium]")).to_be_checked()
 
 
-def test_without_javascript_the_headers_and_the_form_still_work(browser, acme, clients):  # noqa: F811
+def test_without_javascript_the_headers_and_the_form_still_work(browser, acme, clients):
     from playwright.sync_api import expect
 
     with asgi_server(log_path=_log("server-engagement-nojs")) as url:
@@ -111,7 +111,7 @@ def test_without_javascript_the_headers_and_the_form_still_work(browser, acme, c
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
-def test_screenshots_of_the_list_and_the_overview(browser, acme, clients, width):  # noqa: F811
+def test_screenshots_of_the_list_and_the_overview(browser, acme, clients, width):
     from playwright.sync_api import expect
 
     name = next(k for k, v in WIDTHS.items() if v == width)
