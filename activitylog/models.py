@@ -112,7 +112,10 @@ class AuthEvent(models.Model):
     client = models.ForeignKey(
         "clients.Client", on_delete=models.PROTECT, related_name="auth_events", db_index=False
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auth_events")
+    # Indexed by (user, event_type, occurred_at) below, which serves every lookup by user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auth_events", db_index=False
+    )
     email = models.EmailField(help_text="The user's email at the time of the event.")
     event_type = models.CharField(max_length=20, choices=EventType.choices)
     occurred_at = models.DateTimeField()
@@ -176,6 +179,10 @@ class AuthEvent(models.Model):
             # An expanded row's other events from the same IP (this client only, nearest in
             # time), and the burst probe "5 failures from this IP within 10 minutes".
             models.Index(fields=["client", "ip", "-occurred_at"], name="authevent_client_ip_time"),
+            # The Overview tab's portal users: each one's last login (one probe) and login
+            # counts (index-only). It replaces the foreign key's own (user_id) index, whose
+            # lookups it serves: admin's search by portal user, the PROTECT check on delete.
+            models.Index(fields=["user", "event_type", "-occurred_at"], name="authevent_user_type_time"),
         ]
 
     def __str__(self) -> str:

@@ -27,6 +27,7 @@ MEASUREMENTS = [
     ("#7 CSV export vs psql \\copy", goals.csv_export),
     ("#9 Growth, as measured while the dataset was built", goals.growth),
     ("#10 The tab under load, 1 and 2 daphne processes", goals.tab_under_load),
+    ("#11 Clients list with engagement columns, sorts and filters", goals.client_list_engagement),
 ]
 
 

@@ -56,7 +56,9 @@ def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, wi
             found += _violations(anonymous)
 
         staff_pages = {
-            "manager@acme.test": ["/clients/", f"/clients/{client}/", f"/clients/{client}/activity/",
+            "manager@acme.test": ["/clients/", "/clients/?seen=30&premium=1&sort=-last_login",
+                                  "/clients/?seen=never&q=nobody", "/clients/?seen=12",
+                                  f"/clients/{client}/", f"/clients/{client}/activity/",
                                   f"/clients/{client}/activity/?type=logout",
                                   f"/clients/{client}/activity/?date_from=2030-01-02&date_to=2030-01-01"],
             "admin@acme.test": [f"/clients/{client}/activity/"],
@@ -85,7 +87,7 @@ def test_on_a_phone_the_tables_stack_into_cards_that_label_every_field(browser, 
                getComputedStyle(td, '::before').content])"""
     with asgi_server(log_path=_log("server-axe-phone")) as url:
         page = _signed_in(browser, url, WIDTHS["phone"], "/login/", "manager@acme.test")
-        for path, expected in [("/clients/", ["Client", "Company", "Status", "Last login"]),
+        for path, expected in [("/clients/", ["Client", "Company", "Status", "Last login", "Logins, last 30 days"]),
                                (f"/clients/{acme.client.pk}/activity/",
                                 ["Event", "Date and time", "Portal user", "IP address", "Browser and OS"])]:
             page.goto(url + path)

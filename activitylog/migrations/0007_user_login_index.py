@@ -1,0 +1,50 @@
+# The Overview tab's per-portal-user login facts (last login, login counts) read the log by
+# user and type: a (user, event_type, occurred_at) index serves them, one probe or one
+# index-only count per user. It serves every lookup the foreign key's own (user_id) index
+# did (admin's search by portal user, the PROTECT check on delete), so that one goes.
+
+import django.db.models.deletion
+from django.conf import settings
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
+
+
+class AddIndexWithoutBlockingWrites(migrations.AddIndex):
+    """
+    On PostgreSQL, CREATE INDEX CONCURRENTLY: logins keep being recorded while the index is
+    built over a large log. Elsewhere (SQLite, the demo) a plain CREATE INDEX.
+    """
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            AddIndexConcurrently(self.model_name, self.index).database_forwards(
+                app_label, schema_editor, from_state, to_state
+            )
+        else:
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+
+class Migration(migrations.Migration):
+    # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
+
+    dependencies = [
+        ("activitylog", "0006_security_signal_indexes"),
+        ("clients", "0002_staff_and_portal_accounts_are_exclusive"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        AddIndexWithoutBlockingWrites(
+            model_name="authevent",
+            index=models.Index(fields=["user", "event_type", "-occurred_at"], name="authevent_user_type_time"),
+        ),
+        migrations.AlterField(
+            model_name="authevent",
+            name="user",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="auth_events",
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+    ]
