@@ -58,8 +58,8 @@ class AuthEventAdmin(admin.ModelAdmin):
     actions = None
     # The detail page spells the time as every page does (clients/clock.py), in UTC and in
     # the agency's zone, beside the exact stored value that the hash covers.
-    readonly_fields = ["occurred", "occurred_local", "stored_timestamp",
-                       *(f.name for f in AuthEvent._meta.fields if f.name != "occurred_at")]
+    readonly_fields = fields = ["occurred", "occurred_local", "stored_timestamp",
+                                *(f.name for f in AuthEvent._meta.fields if f.name != "occurred_at")]
 
     class Media:
         css = {"all": ["css/admin.css"]}

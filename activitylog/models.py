@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import F, Func, Q, Value
 
+from clients.clock import spell_utc
+
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove an activity log entry."""
@@ -186,7 +188,7 @@ class AuthEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_event_type_display()} by {self.email} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_event_type_display()} by {self.email} at {spell_utc(self.occurred_at)}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
