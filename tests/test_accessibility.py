@@ -44,9 +44,11 @@ def _signed_in(browser, url: str, width: int, login_path: str, email: str):
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
 def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, width):
-    for event_type in ("login", "login_failed", "logout"):
+    events = [
         auth_event_record(user=acme.portal_user, event_type=event_type,
                           reason="bad_password" if event_type == "login_failed" else "")
+        for event_type in ("login", "login_failed", "logout")
+    ]
     client = acme.client.pk
     found = []
     with asgi_server(log_path=_log("server-axe")) as url:
@@ -60,6 +62,8 @@ def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, wi
                                   "/clients/?seen=never&q=nobody", "/clients/?seen=12",
                                   f"/clients/{client}/", f"/clients/{client}/activity/",
                                   f"/clients/{client}/activity/?type=logout",
+                                  f"/clients/{client}/activity/?range=7d&q=client%40acme.test",
+                                  f"/clients/{client}/activity/events/{events[0].pk}/",
                                   f"/clients/{client}/activity/?date_from=2030-01-02&date_to=2030-01-01"],
             "admin@acme.test": [f"/clients/{client}/activity/"],
             "employee@acme.test": ["/clients/", f"/clients/{client}/"],
@@ -74,8 +78,9 @@ def test_every_page_has_no_axe_violations_for_every_role(browser, acme, root, wi
         found += _violations(portal)
 
         admin = _signed_in(browser, url, width, "/admin/login/", "root@platform.test")
-        admin.goto(url + "/admin/activitylog/authevent/")
-        found += _violations(admin)
+        for path in ("/admin/activitylog/authevent/", f"/admin/activitylog/authevent/{events[0].pk}/change/"):
+            admin.goto(url + path)
+            found += _violations(admin)
 
     assert found == []
 
