@@ -184,7 +184,12 @@ class AuthEvent(models.Model):
             # The Overview tab's portal users: each one's last login (one probe) and login
             # counts (index-only). It replaces the foreign key's own (user_id) index, whose
             # lookups it serves: admin's search by portal user, the PROTECT check on delete.
-            models.Index(fields=["user", "event_type", "-occurred_at"], name="authevent_user_type_time"),
+            # With client_id included, the tab's search by email (user and client) counts its
+            # matches index-only (migration 0007 also gives PostgreSQL the user → client
+            # dependency, so it estimates them).
+            models.Index(
+                fields=["user", "event_type", "-occurred_at"], include=["client"], name="authevent_user_type_time",
+            ),
         ]
 
     def __str__(self) -> str:

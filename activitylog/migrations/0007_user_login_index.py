@@ -2,6 +2,11 @@
 # user and type: a (user, event_type, occurred_at) index serves them, one probe or one
 # index-only count per user. It serves every lookup the foreign key's own (user_id) index
 # did (admin's search by portal user, the PROTECT check on delete), so that one goes.
+#
+# It carries client_id too (INCLUDE, PostgreSQL), and PostgreSQL is told that a user's
+# events are one client's (extended statistics): the tab's search by email filters on both,
+# and without them the planner guessed a tenth of the rows and intersected two bitmaps of
+# 500 k and 1 M entries (125 ms to count the whale's matches; 2.6 ms index-only).
 
 import django.db.models.deletion
 from django.conf import settings
@@ -24,6 +29,19 @@ class AddIndexWithoutBlockingWrites(migrations.AddIndex):
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
+def _user_client_statistics(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            "CREATE STATISTICS authevent_user_client (dependencies) ON user_id, client_id FROM activitylog_authevent"
+        )
+        schema_editor.execute("ANALYZE activitylog_authevent")
+
+
+def _user_client_statistics_dropped(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP STATISTICS IF EXISTS authevent_user_client")
+
+
 class Migration(migrations.Migration):
     # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
     atomic = False
@@ -37,8 +55,11 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexWithoutBlockingWrites(
             model_name="authevent",
-            index=models.Index(fields=["user", "event_type", "-occurred_at"], name="authevent_user_type_time"),
+            index=models.Index(
+                fields=["user", "event_type", "-occurred_at"], include=["client"], name="authevent_user_type_time",
+            ),
         ),
+        migrations.RunPython(_user_client_statistics, _user_client_statistics_dropped),
         migrations.AlterField(
             model_name="authevent",
             name="user",
