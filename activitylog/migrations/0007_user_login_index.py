@@ -13,6 +13,8 @@ from django.conf import settings
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
+from activitylog import db_guards
+
 
 class AddIndexWithoutBlockingWrites(migrations.AddIndex):
     """
@@ -27,6 +29,16 @@ class AddIndexWithoutBlockingWrites(migrations.AddIndex):
             )
         else:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+
+def _guards_after_sqlite_remade_the_table(apps, schema_editor):
+    """
+    SQLite alters a column by building a new table and dropping the old one, and its
+    triggers go with it: without this the demo's log took UPDATE and DELETE again.
+    """
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in db_guards.install_sql("sqlite"):
+            schema_editor.execute(statement, params=None)
 
 
 def _user_client_statistics(apps, schema_editor):
@@ -68,4 +80,5 @@ class Migration(migrations.Migration):
                 to=settings.AUTH_USER_MODEL,
             ),
         ),
+        migrations.RunPython(_guards_after_sqlite_remade_the_table, migrations.RunPython.noop),
     ]
