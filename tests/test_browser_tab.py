@@ -91,6 +91,7 @@ def test_a_viewer_scrolled_down_is_offered_new_rows_which_are_announced(browser,
         # A locator's expectation, not wait_for_function: the page's CSP forbids the eval
         # that a string predicate's retries need.
         expect(page.locator("#activity-rows tr.event").first).not_to_be_in_viewport()
+        assert abs(page.locator("#activity-filters").bounding_box()["y"]) <= 1  # the filter bar stays in reach
 
         client = portal_page(browser, url, "client@acme.test")
         client.click("button[type=submit]")
