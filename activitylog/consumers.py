@@ -178,13 +178,14 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         if not self.matches(live.event_fields(message)):
             return
         if self.renders_own_rows:
-            await self._send_rows(await database_sync_to_async(self._rows_in_own_zone)([message["id"]]))
+            await self._send_rows(await database_sync_to_async(self._rows_by_id)([message["id"]]))
         else:
             await self._send_rows([message["html"]])
         if hasattr(self, "pushed"):
             self.pushed.add(message["id"])
 
-    def _rows_in_own_zone(self, ids: list[int]) -> list[str]:
+    def _rows_by_id(self, ids: list[int]) -> list[str]:
+        """These events' rows, rendered for this socket (its viewer's zone, its catch-up)."""
         return live.render_rows(auth_events_by_id(client=self.client, ids=ids), self.tz)
 
     async def access_changed(self, message: dict) -> None:
@@ -240,7 +241,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         if len(overdue) > RESYNC_LIMIT:
             await self._ask_for_reload()
         elif overdue:
-            await self._send_rows(await database_sync_to_async(self._rows_in_own_zone)(overdue))
+            await self._send_rows(await database_sync_to_async(self._rows_by_id)(overdue))
         self.suspects = set(missed) - set(overdue)
         if ids:
             # Ids follow the order of recording per client: the tab now has every event up

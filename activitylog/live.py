@@ -25,6 +25,7 @@ from functools import partial
 
 from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
+from django.db import close_old_connections
 from django.template.loader import render_to_string
 
 from activitylog.models import AuthEvent
@@ -205,7 +206,14 @@ def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
 def _render_and_send(group: str, event: AuthEvent, tz: tzinfo, loop: asyncio.AbstractEventLoop | None) -> None:
     # The send is tracked before this render's future completes: wait_for_publishes never
     # sees a gap between the two.
-    _send(group, event_message(event, tz), loop)
+    try:
+        _send(group, event_message(event, tz), loop)
+    finally:
+        # The render reads the row's signals. Like a request, give the connection back
+        # afterwards (to the pool, on PostgreSQL): a thread that lives as long as the
+        # process would otherwise hold one pool connection for good, and keep a broken one
+        # after the database restarts.
+        close_old_connections()
 
 
 def staff_access_changed(user_id: int) -> None:

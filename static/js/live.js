@@ -82,16 +82,19 @@
     },
   });
 
+  // A summary card shows the row's time and how long ago (and `extra`), if it is newer than its own.
+  function showIfNewer(card, row, ...extra) {
+    const shownTime = card && card.querySelector("time");
+    const rowTime = row.querySelector("time");
+    if (!card || (shownTime && shownTime.dateTime >= rowTime.dateTime)) return;
+    card.replaceChildren(rowTime.cloneNode(true), " ", row.querySelector(".ago").cloneNode(true), ...extra);
+  }
+
   // Keep the login summary true as logins arrive: the newest login, and both counts.
   function countNewLogins(tbody) {
     tbody.querySelectorAll("tr.event-login.event-new:not([data-counted])").forEach((row) => {
       row.dataset.counted = "1";
-      const last = document.getElementById("summary-last-login");
-      const shownTime = last && last.querySelector("time");
-      const rowTime = row.querySelector("time");
-      if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
-        last.replaceChildren(rowTime.cloneNode(true), " ", row.querySelector(".ago").cloneNode(true));
-      }
+      showIfNewer(document.getElementById("summary-last-login"), row);
       ["summary-7d", "summary-30d"].forEach((id) => {
         const counter = document.getElementById(id);
         if (counter) counter.textContent = String(Number(counter.textContent) + 1);
@@ -105,21 +108,11 @@
       row.dataset.counted = "1";
       const counter = document.getElementById("summary-failed-7d");
       if (counter && row.dataset.alert !== "lockout") counter.textContent = String(Number(counter.textContent) + 1);
-      const last = document.getElementById("summary-last-failure");
-      const shownTime = last && last.querySelector("time");
-      const rowTime = row.querySelector("time");
-      if (last && (!shownTime || shownTime.dateTime < rowTime.dateTime)) {
-        const reason = row.querySelector(".reason");
-        const email = row.querySelector('td[data-label="Portal user"]');
-        last.replaceChildren(
-          rowTime.cloneNode(true), " ",
-          Object.assign(document.createElement("span"), { className: "ago muted", textContent: "just now" }),
-          Object.assign(document.createElement("span"), {
-            className: "muted reason", textContent: `${reason ? reason.textContent : ""} · ${email.textContent}`,
-          }),
-        );
-        last.querySelector(".ago").dataset.ago = rowTime.dateTime;
-      }
+      const reason = row.querySelector(".reason");
+      const email = row.querySelector('td[data-label="Portal user"]');
+      showIfNewer(document.getElementById("summary-last-failure"), row, Object.assign(document.createElement("span"), {
+        className: "muted reason", textContent: `${reason ? reason.textContent : ""} · ${email.textContent}`,
+      }));
     });
   }
 
