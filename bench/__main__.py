@@ -3,7 +3,10 @@
 Log at scale and print a markdown table against the goals of issue 5. The full run saves
 it to docs/benchmarks.md, the smoke run to var/benchmarks-smoke.md.
 
-    python -m bench [--smoke] [--rebuild]
+    python -m bench [--smoke] [--rebuild] [--only 1,7]
+
+`--only` measures the listed goals alone (while working on one of them) and saves nothing:
+docs/benchmarks.md only ever holds a whole run.
 
 It always runs with bench/settings.py, whatever DJANGO_SETTINGS_MODULE says, because it
 drops and fills its own database: BENCH_DATABASE_URL, with Redis at BENCH_REDIS_URL.
@@ -31,7 +34,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="1/1000 of the full size: exercises every measurement in seconds.")
     parser.add_argument("--rebuild", action="store_true",
                         help="Drop the benchmark database and build the dataset again.")
+    parser.add_argument("--only", type=_goal_numbers, metavar="N[,N...]",
+                        help="Measure only these goals (say 1,7); print the table and save nothing.")
     return parser.parse_args(argv)
+
+
+def _goal_numbers(value: str) -> frozenset[str]:
+    numbers = frozenset(part.strip().lstrip("#") for part in value.split(",")) - {""}
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"no goal numbers in {value!r}")
+    return numbers
 
 
 def _one_line(message: str) -> str:
@@ -57,8 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     from bench.database import BenchmarkSetupError
     from bench.scale import FULL, SMOKE
 
+    unknown = sorted((arguments.only or frozenset()) - runner.GOALS)
+    if unknown:  # known only once the app is set up: the goals' code imports its models
+        _log(f"python -m bench: error: argument --only: no goal {', '.join(unknown)}; "
+             f"the goals are {', '.join(sorted(runner.GOALS, key=int))} (see --help)")
+        return 2
+
     try:
-        result = runner.run(SMOKE if arguments.smoke else FULL, rebuild=arguments.rebuild, log=_log)
+        result = runner.run(SMOKE if arguments.smoke else FULL, rebuild=arguments.rebuild, only=arguments.only,
+                            log=_log)
     except BenchmarkSetupError as exc:
         _log(f"bench: {_one_line(str(exc))}")
         return 1

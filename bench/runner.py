@@ -15,6 +15,7 @@ from bench.scale import Scale
 DOCS = ROOT / "docs" / "benchmarks.md"
 SMOKE_REPORT = ROOT / "var" / "benchmarks-smoke.md"
 
+# The goal each measurement reports, its "#N" title prefix.
 MEASUREMENTS = [
     ("#8 verify_activity_log over the whole table (also proves the dataset's chains valid), then since its anchor",
      goals.verify_speed),
@@ -29,10 +30,14 @@ MEASUREMENTS = [
     ("#10 The tab under load, 1 and 2 daphne processes", goals.tab_under_load),
     ("#11 Clients list with engagement columns, sorts and filters", goals.client_list_engagement),
 ]
+GOALS = frozenset(title.split()[0].lstrip("#") for title, _ in MEASUREMENTS)
 
 
-def run(scale: Scale, *, rebuild: bool, log: Callable[[str], None]) -> str:
-    """Measure at `scale`, save the report (docs/benchmarks.md for the full run) and return its table."""
+def run(scale: Scale, *, rebuild: bool, log: Callable[[str], None], only: frozenset[str] | None = None) -> str:
+    """
+    Measure at `scale`, save the report (docs/benchmarks.md for the full run) and return its table.
+    With `only` (goal numbers), measure those alone and save nothing.
+    """
     started = time.monotonic()
     _check_redis()
 
@@ -44,8 +49,12 @@ def run(scale: Scale, *, rebuild: bool, log: Callable[[str], None]) -> str:
     log(f"Dataset: {ds.total_events:,} events; the whale has {ds.whale.events:,}.")
     lines: list[Line] = []
     for title, measure in MEASUREMENTS:
+        if only and title.split()[0].lstrip("#") not in only:
+            continue
         log(title)
         lines += measure(ds, scale)
+    if only:
+        return table(lines)
     _save(scale, ds, lines, seconds=time.monotonic() - started, log=log)
     return table(lines)
 
