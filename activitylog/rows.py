@@ -23,7 +23,8 @@ from clients.templatetags.clock import stamp_html
 
 def prepare_rows(events: list[AuthEvent], *, tz: tzinfo, now: datetime | None = None) -> list[AuthEvent]:
     """
-    Attach to each event `stamp` (its time, with how long ago), `sort` (the order the live
+    Attach to each event `type_label` and `reason_label` (the readable event type and
+    reason), `stamp` (its time, with how long ago), `sort` (the order the live
     script keeps), `session_login_shown` (when the login that an expiry closes happened),
     and its security signals (activitylog/security.py): `marks` (the badges), `alert`
     ("lockout", "burst" or "": what makes the row stand out) and `details_url` (the
@@ -32,6 +33,9 @@ def prepare_rows(events: list[AuthEvent], *, tz: tzinfo, now: datetime | None = 
     now = now or timezone.now()
     signals = row_signals(events)
     for event in events:
+        event.type_label = event.get_event_type_display()
+        event.type_label_lower = event.type_label.lower()
+        event.reason_label = event.get_reason_display()
         event.stamp = stamp_html(event.occurred_at, tz, now=now)
         event.sort = int(event.occurred_at.timestamp())
         login_at = getattr(event, "session_login_at", None)

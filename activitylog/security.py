@@ -138,14 +138,15 @@ def failure_counts_query(*, client: Client, now: datetime | None = None) -> Quer
     """
     One row at most: the client's last failed sign-in, with `failed` and `lockouts`, the
     counts since FAILURE_SUMMARY_DAYS ago. One round trip; each part reads the
-    (client, event_type, occurred_at) index. No failure ever: no row.
+    (client, event_type, occurred_at) index, the counts index-only (it includes the
+    reason, which tells a lockout from an attempt). No failure ever: no row.
     """
     since = (now or timezone.now()) - timedelta(days=FAILURE_SUMMARY_DAYS)
     failures = AuthEvent.objects.filter(client_id=client.pk, event_type=EventType.LOGIN_FAILED)
     recent = failures.filter(occurred_at__gte=since).order_by().values("client_id")  # one group
 
     def count(condition: Q) -> Subquery:
-        return Subquery(recent.annotate(n=Count("id", filter=condition)).values("n"))
+        return Subquery(recent.annotate(n=Count("occurred_at", filter=condition)).values("n"))
 
     return (
         failures.order_by("-occurred_at")

@@ -79,8 +79,8 @@ def _chips(request: StaffHttpRequest, form: ActivityFilterForm) -> list[dict]:
 
 
 def _count_text(count: int, *, filtered: bool) -> str:
-    """`1 event matches these filters`, `More than 10,000 events in all`: never a slow COUNT of a whale."""
-    if count > COUNT_CAP:
+    """`1,234,567 events in all`, `More than 10,000 events match these filters`: never a slow COUNT of a whale."""
+    if filtered and count > COUNT_CAP:
         number, noun = f"More than {COUNT_CAP:,}", "events"
     else:
         number, noun = f"{count:,}", "event" if count == 1 else "events"

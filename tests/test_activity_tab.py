@@ -78,6 +78,13 @@ def test_the_summary_shows_last_login_and_recent_counts(manager, acme):
     assert ">1 day ago<" in html  # last login one day ago, not the failed attempt an hour ago
 
 
+def test_the_summary_finds_a_last_login_older_than_its_counts(manager, acme):
+    record(acme, at=timezone.now() - timedelta(days=45))
+    html = manager.get(url(acme)).content.decode()
+    assert re.search(r"Logins, last 30 days</dt><dd id=\"summary-30d\">0<", html)
+    assert ">1 month ago<" in html
+
+
 def test_a_client_who_never_logged_in_gets_a_helpful_empty_state(manager, acme):
     html = manager.get(url(acme)).content.decode()
     assert "Never logged in" in html

@@ -71,6 +71,15 @@ def test_the_count_says_how_many_match_and_stops_counting_at_the_cap(manager, ac
     assert "3 events match these filters" in manager.get(url(acme, "type=login")).content.decode()
     monkeypatch.setattr(views, "COUNT_CAP", 2)
     assert "More than 2 events match these filters" in manager.get(url(acme, "type=login")).content.decode()
+    # Unfiltered, the count is the chain's length, exact at any size.
+    assert "4 events in all" in manager.get(url(acme)).content.decode()
+
+
+def test_the_unfiltered_count_is_this_clients_alone(manager, acme, globex):
+    record(acme.portal_user, ago=timedelta(hours=1))
+    for hours in range(1, 3):
+        record(globex.portal_user, ago=timedelta(hours=hours))
+    assert "1 event in all" in manager.get(url(acme)).content.decode()
 
 
 def test_each_active_filter_is_a_chip_that_removes_only_itself(manager, acme):

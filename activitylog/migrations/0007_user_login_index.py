@@ -10,25 +10,10 @@
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 from activitylog import db_guards
-
-
-class AddIndexWithoutBlockingWrites(migrations.AddIndex):
-    """
-    On PostgreSQL, CREATE INDEX CONCURRENTLY: logins keep being recorded while the index is
-    built over a large log. Elsewhere (SQLite, the demo) a plain CREATE INDEX.
-    """
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            AddIndexConcurrently(self.model_name, self.index).database_forwards(
-                app_label, schema_editor, from_state, to_state
-            )
-        else:
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
+from activitylog.migration_operations import AddIndexWithoutBlockingWrites
 
 
 def _guards_after_sqlite_remade_the_table(apps, schema_editor):

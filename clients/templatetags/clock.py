@@ -1,11 +1,12 @@
 """`{% stamp value %}`: a timestamp as every page shows it (clients/clock.py says why)."""
 
 from datetime import UTC, datetime, tzinfo
+from html import escape
 
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from clients.clock import ago, spell, spell_utc
 
@@ -17,16 +18,17 @@ def stamp_html(value: datetime, tz: tzinfo, *, now: datetime | None = None) -> S
     `<time>` spelled in `tz`, with UTC and the weekday in its title, and with `now`,
     how long ago, which static/js/app.js keeps current. Focusable, so a keyboard user
     gets the same tooltip as a mouse (app.js adds the viewer's own local time to it).
+
+    An f-string with each value escaped, not format_html: half the cost, and a page of
+    the Activity Log stamps fifty rows.
     """
-    local = value.astimezone(tz)
-    iso = value.astimezone(UTC).isoformat()
-    html = format_html(
-        '<time class="stamp" datetime="{}" title="{} · {}" tabindex="0">{}</time>',
-        iso, f"{local:%A} {local.day} {local:%B %Y}", spell_utc(value), spell(value, tz),
-    )
-    if now is None:
-        return html
-    return format_html('{} <span class="ago muted" data-ago="{}">{}</span>', html, iso, ago(value, now))
+    local, utc = value.astimezone(tz), value.astimezone(UTC)
+    iso = utc.isoformat()
+    title = f"{local:%A} {local.day} {local:%B %Y} · {spell_utc(utc)}"
+    html = f'<time class="stamp" datetime="{iso}" title="{escape(title)}" tabindex="0">{escape(spell(local, tz))}</time>'
+    if now is not None:
+        html += f' <span class="ago muted" data-ago="{iso}">{escape(ago(value, now))}</span>'
+    return mark_safe(html)
 
 
 @register.simple_tag
