@@ -32,8 +32,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, QueryDict
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 
 from activitylog import access, live
 from activitylog.access import client_for_activity_log
@@ -162,11 +160,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         return live.render_rows(missed, self.tz), newest, False
 
     async def _send_rows(self, rows: list[str]) -> None:
-        await self.send(
-            text_data=format_html(
-                '<tbody hx-swap-oob="afterbegin:#activity-rows">{}</tbody>', mark_safe("".join(rows))
-            )
-        )
+        await self.send(text_data=live.rows_frame(rows))
 
     # Channel layer → browser -------------------------------------------------------------
 
@@ -180,7 +174,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         if self.renders_own_rows:
             await self._send_rows(await database_sync_to_async(self._rows_by_id)([message["id"]]))
         else:
-            await self._send_rows([message["html"]])
+            await self.send(text_data=message["frame"])
         if hasattr(self, "pushed"):
             self.pushed.add(message["id"])
 

@@ -27,6 +27,8 @@ from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 from django.db import close_old_connections
 from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from activitylog.models import AuthEvent
 from activitylog.rows import prepare_rows
@@ -65,8 +67,14 @@ def event_message(event: AuthEvent, tz: tzinfo) -> dict:
         "user_id": event.user_id,
         "ip": event.ip,
         "occurred_at": event.occurred_at.timestamp(),
-        "html": render_row(event, tz),
+        # The whole websocket frame, built once here rather than on each socket it reaches.
+        "frame": rows_frame([render_row(event, tz)]),
     }
+
+
+def rows_frame(rows: list[str]) -> str:
+    """The websocket frame that puts these rendered rows at the top of the tab's list (an htmx out-of-band swap)."""
+    return format_html('<tbody hx-swap-oob="afterbegin:#activity-rows">{}</tbody>', mark_safe("".join(rows)))
 
 
 def event_fields(message: dict) -> dict:

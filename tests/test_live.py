@@ -394,7 +394,7 @@ def test_publishing_from_plain_sync_code_reaches_the_group(acme):
 
     event, message = asyncio.run(listen())
     assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
-    assert f'id="event-{event.pk}"' in message["html"]
+    assert f'id="event-{event.pk}"' in message["frame"]
 
 
 async def test_a_resynced_expiry_row_names_the_login_it_closes_like_the_page(acme):
