@@ -7,6 +7,7 @@ sockets spread over many clients (the usual one: each event goes to a few).
 """
 
 import math
+import os
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -20,6 +21,7 @@ from django.db import transaction
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
 from bench import ROOT
+from bench.cpu import cpu_seconds, machine_busy_seconds, server_pid
 from bench.dataset import USER_AGENTS, client_ids, manager_email, work_email
 from bench.processes import CONTEXT, start_process
 from bench.scale import Scale
@@ -43,6 +45,7 @@ class Delivery:
     lost: int
     expected: int  # frames that should have arrived: each event on each socket watching its client
     closed_by_server: list[int]  # close codes of sockets the server ended during the run
+    cpu_ms_per_event: dict[str, float]  # CPU spent while the events were delivered, per event, by who spent it
 
 
 @dataclass(frozen=True)
@@ -129,12 +132,14 @@ def _delivery(urls, watch: _Watch, events: int, interval: float) -> Delivery:
         status, *detail = _receive(ours, timeout=300)
         if status != "ready":
             raise RuntimeError(f"The websocket client failed: {detail}")
+        cpu = _CpuWatch(urls, client_pid=process.pid)
         committed, expected = _record(watch, events, interval, watchers)
         ours.send(("done", expected))
         status, *detail = _receive(ours, timeout=120)
         if status != "arrivals":
             raise RuntimeError(f"The websocket client failed: {detail}")
         arrivals, closed = detail
+        cpu_ms_per_event = cpu.per_event(events)
     finally:
         process.join(timeout=30)
         if process.is_alive():
@@ -142,7 +147,27 @@ def _delivery(urls, watch: _Watch, events: int, interval: float) -> Delivery:
     latencies = [(t - committed[e]) / 1e6 for e, times in arrivals.items() for t in times]
     total = sum(expected.values())
     return Delivery(len(watch.paths), len({path for path, _ in watch.paths}), events,
-                    Samples(latencies) if latencies else None, total - len(latencies), total, closed)
+                    Samples(latencies) if latencies else None, total - len(latencies), total, closed, cpu_ms_per_event)
+
+
+class _CpuWatch:
+    """
+    Where the CPU goes while events are delivered: each server process, the websocket
+    client (the tabs' side), this process (recording) and the whole machine, from /proc,
+    from the first event until the last frame arrived (or the client gave up waiting).
+    """
+
+    def __init__(self, urls: list[str], *, client_pid: int) -> None:
+        self.pids = {**{f"daphne {n}": server_pid(url) for n, url in enumerate(urls, start=1)},
+                     "websocket client": client_pid, "recording": os.getpid()}
+        self.before = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        return {**{who: cpu_seconds(pid) for who, pid in self.pids.items()}, "machine": machine_busy_seconds()}
+
+    def per_event(self, events: int) -> dict[str, float]:
+        after = self._sample()
+        return {who: (after[who] - self.before[who]) * 1000 / events for who in after}
 
 
 def _record(watch: _Watch, events: int, interval: float, watchers: Counter) -> tuple[dict, dict]:

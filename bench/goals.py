@@ -135,6 +135,9 @@ def live_delivery(ds: Dataset, scale: Scale) -> list[Line]:
             + (f"; {len(d.closed_by_server)} sockets closed by the server (codes {closed})" if closed else ""),
             met=d.lost == 0 and (not most or (d.latencies is not None and d.latencies.p99 <= LIVE_P99_MS)),
         ))
+        if most:
+            lines.append(Line("6", f"  where the CPU went, {d.sockets:,} sockets {where}: ms per event",
+                              result=" · ".join(f"{who} {ms:,.1f}" for who, ms in d.cpu_ms_per_event.items())))
     return lines
 
 

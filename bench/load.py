@@ -10,18 +10,16 @@ PostgreSQL backends of the benchmark's database, the generator, and the whole ma
 (the rest is Redis, the bench's own process and whatever else runs here).
 """
 
-import os
 import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.db import connection
 
 from bench import ROOT, loadgen
+from bench.cpu import cpu_seconds, machine_busy_seconds, server_pid
 from bench.dataset import Dataset, client_ids, manager_email, probe_indexes
 from bench.delivery import staff_session
 from bench.processes import CONTEXT
@@ -35,7 +33,6 @@ P99_LIMIT_MS = 100.0
 SATURATED = 0.9
 TAIL_CLIENTS = 3  # clients of the long tail, beside the three probes
 SERVER_LOGS = ROOT / "var"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -220,15 +217,15 @@ class _Watched:
     """The processes whose CPU time #10 reports, read from /proc before and after each step."""
 
     def __init__(self, urls: list[str], generator_pid: int) -> None:
-        self.servers = [_server_pid(url) for url in urls]
+        self.servers = [server_pid(url) for url in urls]
         self.generator = generator_pid
 
     def sample(self) -> dict:
         return {
-            "at": time.monotonic(), "machine": _machine_busy_seconds(),
-            "daphne": [_cpu_seconds(pid) for pid in self.servers],
-            "generator": _cpu_seconds(self.generator),
-            "postgres": {pid: _cpu_seconds(pid) for pid in _backend_pids()},
+            "at": time.monotonic(), "machine": machine_busy_seconds(),
+            "daphne": [cpu_seconds(pid) for pid in self.servers],
+            "generator": cpu_seconds(self.generator),
+            "postgres": {pid: cpu_seconds(pid) for pid in _backend_pids()},
         }
 
     def since(self, before: dict) -> dict[str, float]:
@@ -245,42 +242,6 @@ class _Watched:
             "generator": (after["generator"] - before["generator"]) / wall,
             "machine": (after["machine"] - before["machine"]) / wall,
         }
-
-
-def _server_pid(url: str) -> int:
-    """The daphne process this run started for `url`: a child of ours, with the port on its command line."""
-    port = str(urlsplit(url).port)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            parent = int(_stat_fields(int(entry.name))[1])
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-        if parent == os.getpid() and any(b"daphne" in arg for arg in argv) and port.encode() in argv:
-            return int(entry.name)
-    raise RuntimeError(f"No daphne process of ours listens on port {port}")
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """/proc/<pid>/stat from the field after the command name (which may hold spaces): state, ppid, ..."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = _stat_fields(pid)
-    except OSError:
-        return 0.0  # ended
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def _machine_busy_seconds() -> float:
-    """CPU seconds spent by anything on the machine, all cores together: all but idle and iowait."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / CLOCK_TICKS
 
 
 def _backend_pids() -> list[int]:
