@@ -6,34 +6,41 @@ socket on one client's log (the worst case: each event goes to all of them), and
 sockets spread over many clients (the usual one: each event goes to a few).
 """
 
+import dataclasses
 import math
 import os
+import re
+import signal
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC
 
+import redis
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
+from activitylog import live
 from activitylog.models import AuthEvent
 from activitylog.services import auth_event_record
-from bench import ROOT
+from bench import ROOT, broadcaster
 from bench.cpu import cpu_seconds, machine_busy_seconds, server_pid
 from bench.dataset import USER_AGENTS, client_ids, manager_email, work_email
 from bench.processes import CONTEXT, start_process
 from bench.scale import Scale
 from bench.stats import Samples
 from clients.models import User
-from tests.servers import asgi_server
+from tests.servers import asgi_server, free_port
 
 SERVER_PROCESSES = 2
 SERVER_LOGS = ROOT / "var"
 # The spread run records this many times the events, as often: each reaches only the
 # sockets of its own client, and a p99 needs samples.
 SPREAD_EVENTS = 5
+ROW_TAG = re.compile(r'<tr id="event-\d+"')
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Delivery:
     expected: int  # frames that should have arrived: each event on each socket watching its client
     closed_by_server: list[int]  # close codes of sockets the server ended during the run
     cpu_ms_per_event: dict[str, float]  # CPU spent while the events were delivered, per event, by who spent it
+    bare: bool = False  # served by bench/broadcaster.py: the floor, not the product
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ def deliveries(scale: Scale) -> list[Delivery]:
     """
     #6 at each number of sockets on one client, then the most sockets spread over as many
     clients (as far as the dataset has them): the servers' logs go to var/bench-server-N.log.
+    Last, the floor: the most sockets on one client, on bare broadcasters instead.
     """
     cookies: dict[int, str] = {}
     most = max(scale.sockets)
@@ -120,20 +129,26 @@ def deliveries(scale: Scale) -> list[Delivery]:
         ]
         spread = _delivery(urls, _spread(most, spread_over, cookies), scale.live_events * SPREAD_EVENTS,
                            scale.live_interval / SPREAD_EVENTS)
-        return [*one, spread]
+    return [*one, spread, bare_floor(scale)]
 
 
 def _delivery(urls, watch: _Watch, events: int, interval: float) -> Delivery:
-    after = AuthEvent.objects.order_by("-id").values_list("id", flat=True).first()
     watchers = Counter(path for path, _ in watch.paths)
+    return _deliver(urls, watch.paths, {f"daphne {n}": server_pid(url) for n, url in enumerate(urls, start=1)},
+                    events, lambda: _record(watch, events, interval, watchers))
+
+
+def _deliver(urls, paths, servers: dict[str, int], events: int, record) -> Delivery:
+    """Open the sockets of `paths` on the servers at `urls`, `record()` the events, and collect the frames."""
+    after = AuthEvent.objects.order_by("-id").values_list("id", flat=True).first()
     ours, theirs = CONTEXT.Pipe()
-    process = start_process("bench.wsclient.main", urls, watch.paths, after or 0, theirs)
+    process = start_process("bench.wsclient.main", urls, paths, after or 0, theirs)
     try:
         status, *detail = _receive(ours, timeout=300)
         if status != "ready":
             raise RuntimeError(f"The websocket client failed: {detail}")
-        cpu = _CpuWatch(urls, client_pid=process.pid)
-        committed, expected = _record(watch, events, interval, watchers)
+        cpu = _CpuWatch({**servers, "websocket client": process.pid, "recording": os.getpid()})
+        committed, expected = record()
         ours.send(("done", expected))
         status, *detail = _receive(ours, timeout=120)
         if status != "arrivals":
@@ -146,8 +161,48 @@ def _delivery(urls, watch: _Watch, events: int, interval: float) -> Delivery:
             process.kill()
     latencies = [(t - committed[e]) / 1e6 for e, times in arrivals.items() for t in times]
     total = sum(expected.values())
-    return Delivery(len(watch.paths), len({path for path, _ in watch.paths}), events,
+    return Delivery(len(paths), len({path for path, _ in paths}), events,
                     Samples(latencies) if latencies else None, total - len(latencies), total, closed, cpu_ms_per_event)
+
+
+def bare_floor(scale: Scale) -> Delivery:
+    """
+    The most sockets on one client, served instead by two bare broadcaster processes
+    (bench/broadcaster.py): the same client and frames, each event one PUBLISH of a frame
+    built once. Arrival minus publish, as #6 takes arrival minus commit.
+    """
+    sockets, events = max(scale.sockets), scale.live_events
+    frame = _real_frame()
+    publisher = redis.Redis.from_url(settings.REDIS_URL)
+    servers, urls = {}, []
+    for n in range(1, SERVER_PROCESSES + 1):
+        port, (ours, theirs) = free_port(), CONTEXT.Pipe()
+        process = start_process("bench.broadcaster.main", port, settings.REDIS_URL, theirs)
+        if _receive(ours, timeout=60) != "ready":
+            raise RuntimeError("A bare broadcaster did not start")
+        servers[f"bare server {n}"], urls = process.pid, [*urls, f"http://127.0.0.1:{port}"]
+    first_id = 10**15  # no event of the dataset has such an id
+
+    def record() -> tuple[dict, dict]:
+        committed = {}
+        for event_id in range(first_id, first_id + events):
+            committed[event_id] = time.time_ns()
+            publisher.publish(broadcaster.CHANNEL, ROW_TAG.sub(f'<tr id="event-{event_id}"', frame))
+            time.sleep(scale.live_interval)
+        return committed, dict.fromkeys(committed, sockets)
+
+    try:
+        return dataclasses.replace(_deliver(urls, [("/", "")] * sockets, servers, events, record), bare=True)
+    finally:
+        for pid in servers.values():
+            os.kill(pid, signal.SIGTERM)
+
+
+def _real_frame() -> str:
+    """The frame the product pushes for one of the live work client's events, as the tabs receive it."""
+    portal_user = User.objects.get(email=work_email("live"))
+    event = AuthEvent.objects.filter(client_id=portal_user.client_id).order_by("-id").first()
+    return live.rows_frame([live.render_row(event, UTC)])
 
 
 class _CpuWatch:
@@ -157,9 +212,8 @@ class _CpuWatch:
     from the first event until the last frame arrived (or the client gave up waiting).
     """
 
-    def __init__(self, urls: list[str], *, client_pid: int) -> None:
-        self.pids = {**{f"daphne {n}": server_pid(url) for n, url in enumerate(urls, start=1)},
-                     "websocket client": client_pid, "recording": os.getpid()}
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
         self.before = self._sample()
 
     def _sample(self) -> dict[str, float]:

@@ -125,6 +125,9 @@ def live_delivery(ds: Dataset, scale: Scale) -> list[Line]:
     """#6: no event lost on any socket, and at the most sockets a p99 of 100 ms or less, on one client or spread."""
     lines = []
     for d in delivery.deliveries(scale):
+        if d.bare:
+            lines += _floor_lines(d)
+            continue
         most = d.sockets == max(scale.sockets)
         closed = sorted(set(d.closed_by_server))
         where = "on one client" if d.clients == 1 else f"spread over {d.clients:,} clients"
@@ -139,6 +142,16 @@ def live_delivery(ds: Dataset, scale: Scale) -> list[Line]:
             lines.append(Line("6", f"  where the CPU went, {d.sockets:,} sockets {where}: ms per event",
                               result=" · ".join(f"{who} {ms:,.1f}" for who, ms in d.cpu_ms_per_event.items())))
     return lines
+
+
+def _floor_lines(d: delivery.Delivery) -> list[Line]:
+    return [
+        Line("6", f"floor: publish → frame, the same {d.sockets:,} sockets and frames on 2 bare websocket servers "
+             "(no Django, Channels or daphne; bench/broadcaster.py), " f"{d.events} events", d.latencies,
+             result=f"{d.lost} lost of {d.expected:,}"),
+        Line("6", "  where the CPU went, the floor: ms per event",
+             result=" · ".join(f"{who} {ms:,.1f}" for who, ms in d.cpu_ms_per_event.items())),
+    ]
 
 
 def csv_export(ds: Dataset, scale: Scale) -> list[Line]:
