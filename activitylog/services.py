@@ -5,9 +5,10 @@ demo seed, the simulator, a test), is appended by `auth_event_record` and nothin
 
 import hashlib
 import zoneinfo
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
+import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
@@ -87,7 +88,7 @@ def _pipelined_transaction(pg):
     """
     pg.autocommit = True
     try:
-        with pg.pipeline(), connection.cursor() as cursor:
+        with pg.pipeline(), pg.cursor() as cursor:
             cursor.execute("BEGIN")
             yield
             cursor.execute("COMMIT")
@@ -164,25 +165,62 @@ def _append_to_chain(event: AuthEvent, *, occurred_at: datetime | None) -> zonei
     statement reads with the snapshot it started with, so a head read in the locking
     statement would miss the event of the writer whose lock it waited for (and fork).
     """
-    with connection.cursor() as lock, connection.cursor() as head:
-        postgresql = connection.vendor == "postgresql"
-        lock.execute(_LOCK_SQL[postgresql], [event.client_id])
-        head.execute(_HEAD_SQL[postgresql], [event.client_id])
+    postgresql = connection.vendor == "postgresql"
+    with _statements() as execute:
+        lock = execute(_LOCK_SQL[postgresql], [event.client_id])
+        head = execute(_HEAD_SQL[postgresql], [event.client_id])
         agency_id, time_zone = lock.fetchone()
         next_id, last_seq, last_hash = head.fetchone()
-    event.seq, event.prev_hash = (last_seq + 1, last_hash) if last_seq else (1, chain.GENESIS)
-    # The id is taken before hashing (the chain covers ids), under the lock, so a client's
-    # ids grow along its chain: on PostgreSQL from the table's sequence, in the head's query.
-    [event.id] = [next_id] if postgresql else AuthEvent.objects.allocate_ids(1)
-    event.agency_id = agency_id
-    event.chain_version = chain.CHAIN_VERSION
-    event.occurred_at = occurred_at or timezone.now()
-    event.hash = chain.event_hash(event.__dict__)
-    with connection.cursor() as insert:
-        insert.execute(_INSERT_SQL, [field.get_db_prep_save(getattr(event, field.attname), connection)
-                                     for field in _INSERTED])
+        event.seq, event.prev_hash = (last_seq + 1, last_hash) if last_seq else (1, chain.GENESIS)
+        # The id is taken before hashing (the chain covers ids), under the lock, so a client's
+        # ids grow along its chain: on PostgreSQL from the table's sequence, in the head's query.
+        [event.id] = [next_id] if postgresql else AuthEvent.objects.allocate_ids(1)
+        event.agency_id = agency_id
+        event.chain_version = chain.CHAIN_VERSION
+        event.occurred_at = occurred_at or timezone.now()
+        event.hash = chain.event_hash(event.__dict__)
+        execute(_INSERT_SQL, _inserted_values(event, postgresql))
     event._state.adding = False  # it is stored: AuthEvent.save() now refuses it, as for any stored row
     return zoneinfo.ZoneInfo(time_zone)
+
+
+@contextmanager
+def _statements():
+    """
+    A function that runs one of the recording statements and returns its cursor.
+
+    What it buys, on PostgreSQL: the statements go straight to psycopg, bypassing Django's
+    cursor wrapper, with server-side parameters and prepared once per connection. PostgreSQL
+    then parses and plans each of them once, not at every event, and the parameters are
+    not quoted into the SQL text. Django's own cursors never prepare (they bind on the
+    client, for the sake of transaction poolers); these four statements are a fixed set,
+    and nothing else of the app prepares. The errors are still Django's: every call runs
+    inside recording_transaction's `wrap_database_errors`, and statements pipelined there
+    answer only at its end anyway. Not run through Django's cursor, they are not in
+    `connection.queries` (DEBUG) nor seen by `connection.execute_wrapper`.
+    SQLite: Django's cursors.
+    """
+    if connection.vendor != "postgresql":
+        with ExitStack() as stack:
+            def execute(sql, params):
+                cursor = stack.enter_context(connection.cursor())
+                cursor.execute(sql, params)
+                return cursor
+            yield execute
+        return
+    pg = connection.connection
+    with ExitStack() as stack:
+        def execute(sql, params):
+            cursor = stack.enter_context(psycopg.Cursor(pg))
+            return cursor.execute(sql, params, prepare=True)
+        yield execute
+
+
+def _inserted_values(event: AuthEvent, postgresql: bool) -> list:
+    """The INSERT's parameters; psycopg adapts PostgreSQL's as they are (all plain Python types)."""
+    if postgresql:
+        return [getattr(event, field.attname) for field in _INSERTED]
+    return [field.get_db_prep_save(getattr(event, field.attname), connection) for field in _INSERTED]
 
 
 def _table(model) -> str:
