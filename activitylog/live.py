@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 
@@ -211,9 +212,8 @@ def _render_and_send(group: str, event: AuthEvent, tz: tzinfo, loop: asyncio.Abs
     # A send handed to a loop is tracked before this render's future completes:
     # wait_for_publishes never sees a gap between the two.
     try:
-        message = event_message(event, tz)
-        if not _publish_to_redis(group, message):
-            _send(group, message, loop)
+        if not _publish_to_redis(group, partial(event_message, event, tz)):
+            _send(group, event_message(event, tz), loop)
     finally:
         # The render reads the row's signals. Like a request, give the connection back
         # afterwards (to the pool, on PostgreSQL): a thread that lives as long as the
@@ -245,15 +245,20 @@ class _RedisPublisher:
 _redis_publisher = _RedisPublisher()
 
 
-def _publish_to_redis(group: str, message: dict) -> bool:
+def _publish_to_redis(group: str, message: Callable[[], dict]) -> bool:
     """
-    PUBLISH `message` to `group` from this thread, with a plain (blocking) Redis client;
-    False, having sent nothing, when the channel layer is not Redis pub/sub on one host.
+    PUBLISH `message()` to `group` from this thread, with a plain (blocking) Redis client,
+    if any socket listens to the group; False, having sent nothing, when the channel layer
+    is not Redis pub/sub on one host.
 
     What it buys: the render thread sends the row itself, one PUBLISH, with no hand-off to
-    an event loop and no asyncio Redis client around it (about 1 ms of CPU an event
-    less, docs/benchmarks.md #4). Under daphne too: Redis hands a pub/sub message to every
-    subscribed connection, whichever process or loop published it.
+    an event loop and no asyncio Redis client around it (about 1 ms of CPU an event less,
+    docs/benchmarks.md #4). Under daphne too: Redis hands a pub/sub message to every
+    subscribed connection, whichever process or loop published it. And when no tab
+    watches the client (most clients, most of the time) the row is not rendered at all:
+    its signals query and template cost more than the rest of the event's push. A tab
+    that subscribes just after the check is in the case of any pub/sub message sent
+    before it subscribed: its resync on connect and its periodic catch-up bring the row.
 
     What it relies on: the message is exactly what channels_redis's
     RedisPubSubChannelLayer.group_send publishes: the layer's own `serialize` (msgpack,
@@ -268,7 +273,10 @@ def _publish_to_redis(group: str, message: dict) -> bool:
     if publisher is None:
         return False
     client, prefix = publisher
-    client.publish(f"{prefix}__group__{group}", layer.serialize(message))
+    channel = f"{prefix}__group__{group}"
+    [(_, listeners)] = client.pubsub_numsub(channel)
+    if listeners:
+        client.publish(channel, layer.serialize(message()))
     return True
 
 

@@ -408,7 +408,7 @@ def test_the_render_thread_publishes_what_the_redis_layer_itself_would_send(acme
         channel = await layer.new_channel()
         await layer.group_add(group, channel)
         # A plain thread, as the render thread is: no event loop in it.
-        sent = await asyncio.get_running_loop().run_in_executor(None, live._publish_to_redis, group, message)
+        sent = await asyncio.get_running_loop().run_in_executor(None, live._publish_to_redis, group, lambda: message)
         return sent, (await asyncio.wait_for(layer.receive(channel), WITHIN)) if sent else None
 
     sent, received = asyncio.run(listen())
@@ -416,6 +416,14 @@ def test_the_render_thread_publishes_what_the_redis_layer_itself_would_send(acme
         assert sent and received == message
     else:  # the in-memory layer delivers in its own loop only: group_send does it
         assert not sent
+
+
+def test_a_row_nobody_watches_is_not_rendered_on_redis(acme):
+    """With no socket in the client's group the render (its query, its template) is skipped."""
+    rendered = []
+    sent = live._publish_to_redis(live.client_group(acme.client.pk), lambda: rendered.append("row") or {})
+    redis_pubsub = isinstance(get_channel_layer(), RedisPubSubChannelLayer)
+    assert (sent, rendered) == ((True, []) if redis_pubsub else (False, []))
 
 
 async def test_a_live_row_reaches_the_consumer_without_an_event_loop_on_the_way(acme, monkeypatch):
