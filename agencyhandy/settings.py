@@ -154,7 +154,7 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         # Django turns psycopg's prepared statements off by default, for transaction
         # poolers. Django's own cursors bind on the client and never prepare whatever
         # this says; only cursors that ask (prepare=True) are prepared at once.
-        # Behind PgBouncer in transaction mode, it must be 1.21 or later.
+        # Behind PgBouncer in transaction mode: 1.21 or later, with max_prepared_statements set.
         "prepare_threshold": 5,
         "pool": {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
