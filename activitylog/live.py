@@ -252,8 +252,8 @@ def _publish_to_redis(group: str, message: Callable[[], dict]) -> bool:
     is not Redis pub/sub on one host.
 
     What it buys: the render thread sends the row itself, one PUBLISH, with no hand-off to
-    an event loop and no asyncio Redis client around it (about 1 ms of CPU an event less,
-    docs/benchmarks.md #4). Under daphne too: Redis hands a pub/sub message to every
+    an event loop and no asyncio Redis client around it (about 0.5 ms of CPU an event
+    less, docs/benchmarks.md #4). Under daphne too: Redis hands a pub/sub message to every
     subscribed connection, whichever process or loop published it. And when no tab
     watches the client (most clients, most of the time) the row is not rendered at all:
     its signals query and template cost more than the rest of the event's push. A tab
