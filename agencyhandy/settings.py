@@ -150,6 +150,12 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0
     _db["OPTIONS"] = {
         "connect_timeout": int(os.environ.get("DB_CONNECT_TIMEOUT", "2")),
+        # Lets the recording service prepare its four statements (services._statements):
+        # Django turns psycopg's prepared statements off by default, for transaction
+        # poolers. Django's own cursors bind on the client and never prepare whatever
+        # this says; only cursors that ask (prepare=True) are prepared at once.
+        # Behind PgBouncer in transaction mode: 1.21 or later, with max_prepared_statements set.
+        "prepare_threshold": 5,
         "pool": {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "1")),
             "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "10")),

@@ -101,13 +101,25 @@ def recording_throughput(ds: Dataset, scale: Scale) -> list[Line]:
     for t in recording.throughputs(scale):
         where = "all on one client" if t.same_client else "distinct clients"
         lines.append(Line(
-            "4", f"`auth_event_record`, {t.writers} writer process{'es' if t.writers > 1 else ''}, {where}",
-            result=f"{t.per_second:,.0f} events/s; chains {'intact' if t.chains_intact else 'BROKEN'}",
+            "4", f"`auth_event_record`, {_writers(t.writers)}, {where}", result=_throughput_text(t),
             # One client's appends queue on its row lock by design: there only the chain counts.
             goal="" if t.same_client else f"≥ {WRITES_PER_S:,} events/s; no forks",
             met=t.chains_intact if t.same_client else (t.chains_intact and t.per_second >= WRITES_PER_S),
         ))
+    # The floor: what PostgreSQL on this machine allows those statements, with no app around them.
+    for t in recording.floors(scale):
+        lines.append(Line("4", f"floor: the service's SQL from bare psycopg, no push, {_writers(t.writers)}, "
+                               "distinct clients", result=_throughput_text(t)))
     return lines
+
+
+def _writers(count: int) -> str:
+    return f"{count} writer process{'es' if count > 1 else ''}"
+
+
+def _throughput_text(t: recording.Throughput) -> str:
+    return (f"{t.per_second:,.0f} events/s; chains {'intact' if t.chains_intact else 'BROKEN'}; "
+            f"CPU per event: writers {t.writer_cpu_ms:.2f} ms, PostgreSQL backends {t.backend_cpu_ms:.2f} ms")
 
 
 def portal_login(ds: Dataset, scale: Scale) -> list[Line]:

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import LoginView
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -47,7 +48,13 @@ class _RecordedLoginView(LoginView):
 
     def form_valid(self, form):
         try:
-            return super().form_valid(form)
+            # One commit for what login() writes: the new session row, last_login, and the
+            # activity log's event with its PortalSession. Each was a commit of its own,
+            # and each commit waits for PostgreSQL's WAL flush (about 2 ms on the
+            # benchmark's disk, docs/benchmarks.md #5). It also means a login that cannot
+            # be recorded leaves nothing behind: its rows roll back with the event.
+            with transaction.atomic():
+                return super().form_valid(form)
         except ServiceUnavailable:
             logger.exception("Login refused: the activity log could not record it")
             # login() stopped before the session was saved; make sure nothing of it stays.

@@ -174,6 +174,22 @@ def test_a_login_that_cannot_be_recorded_does_not_happen(client, acme):
     assert AuthEvent.objects.count() == 0
 
 
+def test_a_login_that_cannot_be_recorded_leaves_nothing_behind(client, acme):
+    """login()'s own writes (its session row, last_login) share the event's transaction."""
+    from django.contrib.sessions.models import Session
+
+    from clients.models import User
+
+    last_login = User.objects.get(email="client@acme.test").last_login
+    sessions = Session.objects.count()
+    _break_inserts()
+
+    assert portal_login(client, "client@acme.test").status_code == 503
+
+    assert User.objects.get(email="client@acme.test").last_login == last_login
+    assert Session.objects.count() == sessions
+
+
 def test_a_logout_that_cannot_be_recorded_keeps_the_session(client, acme):
     portal_login(client, "client@acme.test")
     _break_inserts()

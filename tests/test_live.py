@@ -11,8 +11,9 @@ import logging
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import transaction
 from django.test import Client as HttpClient
 
@@ -395,6 +396,71 @@ def test_publishing_from_plain_sync_code_reaches_the_group(acme):
     event, message = asyncio.run(listen())
     assert (message["type"], message["id"], message["event_type"]) == ("activity.event", event.pk, "login")
     assert f'id="event-{event.pk}"' in message["frame"]
+
+
+def test_the_render_thread_publishes_what_the_redis_layer_itself_would_send(acme):
+    """live._publish_to_redis copies channels_redis's group_send: the real layer must take it as its own."""
+    layer = get_channel_layer()
+    group = live.client_group(acme.client.pk)
+    message = {"type": "activity.event", "id": 7, "html": "<tr>Zürich</tr>", "occurred_at": 1.5, "ip": None}
+
+    async def listen():
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        # A plain thread, as the render thread is: no event loop in it.
+        sent = await asyncio.get_running_loop().run_in_executor(None, live._publish_to_redis, group, lambda: message)
+        return sent, (await asyncio.wait_for(layer.receive(channel), WITHIN)) if sent else None
+
+    sent, received = asyncio.run(listen())
+    if isinstance(layer, RedisPubSubChannelLayer):
+        assert sent and received == message
+    else:  # the in-memory layer delivers in its own loop only: group_send does it
+        assert not sent
+
+
+def test_a_row_nobody_watches_is_not_rendered_on_redis(acme):
+    """With no socket in the client's group the render (its query, its template) is skipped."""
+    rendered = []
+    sent = live._publish_to_redis(live.client_group(acme.client.pk), lambda: rendered.append("row") or {})
+    redis_pubsub = isinstance(get_channel_layer(), RedisPubSubChannelLayer)
+    assert (sent, rendered) == ((True, []) if redis_pubsub else (False, []))
+
+
+async def test_a_live_row_reaches_the_consumer_without_an_event_loop_on_the_way(acme, monkeypatch):
+    """On Redis pub/sub the row is one PUBLISH from the render thread; any other layer goes through a loop."""
+    through_a_loop = []
+    send = live._send
+    monkeypatch.setattr(live, "_send", lambda group, *args: through_a_loop.append(group) or send(group, *args))
+    socket = await opened(acme.client.pk, acme.manager)
+
+    event = await login_event(acme)
+
+    assert await socket.rows() == [event.pk]
+    redis_pubsub = isinstance(channel_layers[DEFAULT_CHANNEL_LAYER], RedisPubSubChannelLayer)
+    assert through_a_loop == ([] if redis_pubsub else [live.client_group(acme.client.pk)])
+    await socket.disconnect()
+
+
+def test_logins_are_recorded_when_redis_pubsub_is_down(client, acme, settings, caplog):
+    """The render thread's own PUBLISH fails as the layer's would: logged, and the login stands."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                    "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_connect_timeout": 1}],
+                               "prefix": "agencyhandy.down"}}  # nothing listens there
+    }
+    channel_layers.backends.clear()
+    try:
+        with caplog.at_level(logging.ERROR, logger="activitylog.live"):
+            response = client.post("/portal/login/", {"username": "client@acme.test", "password": "correct-horse-battery"})
+            live.wait_for_publishes()
+    finally:
+        channel_layers.backends.clear()
+
+    assert response.status_code == 302
+    from activitylog.models import AuthEvent
+
+    assert AuthEvent.objects.filter(event_type=EventType.LOGIN).count() == 1
+    assert "Live update to activity.client." in caplog.text
 
 
 async def test_a_resynced_expiry_row_names_the_login_it_closes_like_the_page(acme):
