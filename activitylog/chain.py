@@ -115,6 +115,47 @@ def text_hash_matches(stored_hash: str, canonical: str | None, key: bytes) -> bo
     return canonical is not None and hmac.compare_digest(_hmac(key, canonical.encode()), stored_hash)
 
 
+# HMAC's pads (RFC 2104): the key, padded to SHA-256's block, XORed with these bytes.
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+class ChainHasher:
+    """
+    HMAC-SHA-256 under one key, for checking many events: `matches` is text_hash_matches.
+
+    The key's two padded blocks are hashed once, here, and each event starts from copies
+    of those two SHA-256 states (the RFC 2104 construction, spelled out): two hash passes
+    over the event instead of hmac.digest's four blocks more and its per-call set-up. The
+    same digests (a test compares), in under half the time: the walk over ten million
+    events does it for every one.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        """HMAC-SHA-256 of `message`, in hex: hmac.digest(key, message, "sha256").hex()."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def matches(self, stored_hash: str, canonical: str | None) -> bool:
+        """Whether `stored_hash` is the hash of this canonical_text (None, an unknown version, never matches)."""
+        return canonical is not None and hmac.compare_digest(self.hexdigest(canonical.encode()), stored_hash)
+
+
+_BLOCK = hashlib.sha256().block_size
+
+
 def canonical_bytes(values: dict) -> bytes:
     """The exact bytes that are hashed for one event, from a dict of chain_version, id and HASHED_FIELDS."""
     return canonical_row(values["chain_version"], values["id"], [values[name] for name in HASHED_FIELDS])

@@ -9,7 +9,7 @@ into walkers. The hashing itself is chain.py's.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -22,6 +22,7 @@ from activitylog.anchors import Anchor
 from activitylog.chain import (
     GENESIS,
     HASHED_FIELDS,
+    ChainHasher,
     UnknownChainVersion,
     canonical_sql,
     canonical_text,
@@ -104,6 +105,7 @@ class ChainWalker:
     def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None,
                  set_aside: bool = True, starts: dict[int, tuple[int, str, int]] | None = None) -> None:
         self.key = key or chain_key()
+        self._matches = ChainHasher(self.key).matches
         self.checkpoints = checkpoints or {}
         # A walker fed in seq order has nothing to set aside: a gap there is a real gap.
         self.pending_limit = PENDING_LIMIT if set_aside else None
@@ -140,7 +142,7 @@ class ChainWalker:
             return
         # A row's own hash does not depend on order: check it now, so that a row that has
         # to wait keeps only its links.
-        hash_ok = text_hash_matches(stored_hash, canonical, self.key)
+        hash_ok = self._matches(stored_hash, canonical)
         if seq == chain.next_seq:
             self._link(chain, event_id, stored_hash, seq, prev_hash, hash_ok)
             while not chain.broken and chain.next_seq in chain.pending:
@@ -151,6 +153,33 @@ class ChainWalker:
                         f"sequence number {seq} repeats or goes back (an inserted or copied row)")
         else:
             self._wait(chain, _Waiting(event_id, stored_hash, seq, prev_hash, hash_ok))
+
+    def feed_many(self, rows: Iterable[tuple]) -> None:
+        """
+        `feed` each row, the usual case inlined: the next event of an intact chain that
+        nothing waits in, whose hash, link and id check out, only moves the chain on.
+        Anything else (a client's first row, a row out of turn, a break, a checkpoint)
+        takes `feed`'s path, from the start. The walk's own bookkeeping per event drops
+        to about a third of feed's, where a full check spends it ten million times.
+        """
+        chains, matches, checkpoints, feed = self._chains, self._matches, self.checkpoints, self.feed
+        fast = 0
+        for row in rows:
+            event_id, stored_hash, seq, prev_hash, client_id, canonical = row
+            chain = chains.get(client_id)
+            if (chain is None or seq != chain.next_seq or prev_hash != chain.prev_hash or chain.pending
+                    or chain.broken or chain.deferred or client_id in checkpoints
+                    or (chain.prev_id is not None and event_id <= chain.prev_id)
+                    or not matches(stored_hash, canonical)):
+                feed(row)
+                continue
+            # What feed and _link do here: nothing waits, so this row is also the head.
+            fast += 1
+            chain.seen += 1
+            chain.linked += 1
+            chain.head_seq, chain.head_hash = seq, stored_hash
+            chain.next_seq, chain.prev_hash, chain.prev_id = seq + 1, stored_hash, event_id
+        self.checked += fast
 
     def finish(self) -> "ChainWalker":
         for chain in self._chains.values():
@@ -238,13 +267,11 @@ def _columns() -> str:
 
 def _stream(walker: ChainWalker, sql: str, params: list) -> None:
     # A server-side cursor on PostgreSQL: rows stream in, memory stays flat.
-    feed = walker.feed
     rendered = connection.vendor == "postgresql"
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_ROWS):
-            for row in rows if rendered else map(walked_row, rows):
-                feed(row)
+            walker.feed_many(rows if rendered else map(walked_row, rows))
 
 
 def _walk(part: int, parts: int, client_ids: list[int] | None, checkpoints: dict[int, int]) -> ChainReport:
@@ -342,9 +369,7 @@ def chains_verify_since(anchor: Anchor, *, client_ids: list[int] | None = None) 
     positions = {client_id: _BEFORE_ANY_SEQ for client_id in client_ids if client_id not in anchored}
     positions.update((client_id, start[0]) for client_id, start in starts.items())
     walker = ChainWalker(starts=starts, set_aside=False)  # each chain's rows come in seq order
-    feed = walker.feed
-    for row in _walked(_per_client(positions, select=_columns(), condition="seq > {n}", order_by="ORDER BY seq")):
-        feed(row)
+    walker.feed_many(_walked(_per_client(positions, select=_columns(), condition="seq > {n}", order_by="ORDER BY seq")))
     walker.finish()
     report.checked, report.breaks, report.heads = walker.checked, walker.breaks, walker.heads
     return report

@@ -4,6 +4,7 @@ as a database superuser could do. verify_activity_log names the first broken lin
 """
 
 import hashlib
+import hmac
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -387,6 +388,18 @@ def test_events_of_the_current_form_hash_their_id():
     v2 = chain.event_hash({**GOLDEN_EVENT, "chain_version": 2}, key=b"golden-key")
     assert v2 == "3c676da220b868d37a80d334b91ab4182e4a341245ae2ca0c2f3c7acabf19956"
     assert chain.event_hash({**GOLDEN_EVENT, "chain_version": 2, "id": 100}, key=b"golden-key") != v2
+
+
+@pytest.mark.parametrize("key", [b"\x00", b"golden-key", b"k" * 64, b"k" * 65, bytes(range(256))])
+def test_the_walks_hasher_gives_hmacs_own_digests_for_every_length_of_key(key):
+    hasher = chain.ChainHasher(key)
+    for message in (b"", b"x", chain.canonical_bytes({**GOLDEN_EVENT, "chain_version": 2}), bytes(range(256)) * 5):
+        assert hasher.hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
+    canonical = chain.canonical_text(2, GOLDEN_EVENT["id"], [GOLDEN_EVENT[name] for name in chain.HASHED_FIELDS])
+    stored = chain.event_hash({**GOLDEN_EVENT, "chain_version": 2}, key=key)
+    assert hasher.matches(stored, canonical)
+    assert not hasher.matches(stored, canonical + " ")
+    assert not hasher.matches(stored, None)
 
 
 def test_new_events_get_their_id_before_they_are_hashed(acme):
