@@ -24,7 +24,8 @@ from activitylog.chain import (
     HASHED_FIELDS,
     ChainHasher,
     UnknownChainVersion,
-    canonical_sql,
+    canonical_fast_sql,
+    canonical_tail_sql,
     canonical_text,
     chain_key,
     text_hash_matches,
@@ -250,19 +251,33 @@ class ChainReport:
 
 def _columns() -> str:
     """
-    The SQL for the walk's rows: WALKED_COLUMNS on PostgreSQL, which renders each event's
-    canonical text itself (chain.canonical_sql), so no list is built and JSON-encoded per
-    row in Python; elsewhere READ_COLUMNS, for walked_row.
+    The SQL for the walk's rows, read FROM _source(): WALKED_COLUMNS on PostgreSQL, which
+    renders each event's canonical text itself (chain.canonical_fast_sql), so no list is
+    built and JSON-encoded per row in Python; elsewhere READ_COLUMNS, for walked_row.
     """
     if connection.vendor != "postgresql":
         return ", ".join(READ_COLUMNS)
-    # occurred_at and ip as the very text that is hashed (chain.format_timestamp's
-    # spelling; host() is the address as Django reads it).
-    canonical = canonical_sql(
-        occurred_at="""to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
-        ip="coalesce(host(ip), '')",
-    )
+    canonical = canonical_fast_sql("rendered.tail", occurred_at=_OCCURRED_AT_SQL, ip=_IP_SQL)
     return f"id, hash, seq, prev_hash, client_id, {canonical}"
+
+
+def _source() -> str:
+    """
+    The events as _columns() reads them. On PostgreSQL each comes with its canonical
+    text's unescaped middle (chain.canonical_tail_sql) as `rendered.tail`: OFFSET 0 keeps
+    that a subquery of its own, computed once a row, where a folded one would be built
+    again for each of its uses.
+    """
+    if connection.vendor != "postgresql":
+        return "activitylog_authevent"
+    tail = canonical_tail_sql(occurred_at=_OCCURRED_AT_SQL, ip=_IP_SQL)
+    return f"activitylog_authevent CROSS JOIN LATERAL (SELECT {tail} OFFSET 0) AS rendered (tail)"
+
+
+# occurred_at and ip as the very text that is hashed (chain.format_timestamp's spelling;
+# host() is the address as Django reads it).
+_OCCURRED_AT_SQL = """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_IP_SQL = "coalesce(host(ip), '')"
 
 
 def _stream(walker: ChainWalker, sql: str, params: list) -> None:
@@ -285,13 +300,13 @@ def _walk(part: int, parts: int, client_ids: list[int] | None, checkpoints: dict
         params += client_ids
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     walker = ChainWalker(checkpoints=checkpoints)
-    _stream(walker, f"SELECT {_columns()} FROM activitylog_authevent{where}", params)
+    _stream(walker, f"SELECT {_columns()} FROM {_source()}{where}", params)
     walker.finish()
     report = ChainReport(walker.checked, walker.breaks, walker.heads, walker.hashes_at)
     for client_id in walker.deferred:
         # Stored far out of chain order: read this one chain through its (client, seq) index.
         ordered = ChainWalker(checkpoints=checkpoints, set_aside=False)
-        _stream(ordered, f"SELECT {_columns()} FROM activitylog_authevent WHERE client_id = %s ORDER BY seq", [client_id])
+        _stream(ordered, f"SELECT {_columns()} FROM {_source()} WHERE client_id = %s ORDER BY seq", [client_id])
         ordered.finish()
         report.breaks.update(ordered.breaks)
         report.hashes_at.update(ordered.hashes_at)
@@ -369,7 +384,8 @@ def chains_verify_since(anchor: Anchor, *, client_ids: list[int] | None = None) 
     positions = {client_id: _BEFORE_ANY_SEQ for client_id in client_ids if client_id not in anchored}
     positions.update((client_id, start[0]) for client_id, start in starts.items())
     walker = ChainWalker(starts=starts, set_aside=False)  # each chain's rows come in seq order
-    walker.feed_many(_walked(_per_client(positions, select=_columns(), condition="seq > {n}", order_by="ORDER BY seq")))
+    walker.feed_many(_walked(_per_client(positions, select=_columns(), source=_source(), condition="seq > {n}",
+                                         order_by="ORDER BY seq")))
     walker.finish()
     report.checked, report.breaks, report.heads = walker.checked, walker.breaks, walker.heads
     return report
@@ -384,7 +400,7 @@ def _anchored_starts(anchor: Anchor, anchored: dict[int, tuple[int, str]],
     """
     positions = {client_id: count for client_id, (count, _) in anchored.items()}
     events: dict[int, list[tuple]] = {}
-    for row in _walked(_per_client(positions, select=_columns(), condition="seq = {n}")):
+    for row in _walked(_per_client(positions, select=_columns(), source=_source(), condition="seq = {n}")):
         events.setdefault(row[4], []).append(row)
     # The one part that reads history: the (client_id, seq) index's entries, never a row.
     counts = dict(_per_client(positions, select="count(*)", condition="seq <= {n}"))
@@ -408,9 +424,10 @@ def _anchored_starts(anchor: Anchor, anchored: dict[int, tuple[int, str]],
     return starts
 
 
-def _per_client(positions: dict[int, int], *, select: str, condition: str, order_by: str = "") -> Iterator[tuple]:
+def _per_client(positions: dict[int, int], *, select: str, condition: str, order_by: str = "",
+                source: str = "activitylog_authevent") -> Iterator[tuple]:
     """
-    `SELECT {select}` over each client's events that meet `condition`, in which `{n}`
+    `SELECT {select} FROM {source}` over each client's events that meet `condition`, in which `{n}`
     stands for the client's position in `positions`; as (client_id, *selected) tuples.
 
     On PostgreSQL, one query: a LATERAL join of the positions to the events, each client's
@@ -421,14 +438,14 @@ def _per_client(positions: dict[int, int], *, select: str, condition: str, order
         return
     if connection.vendor == "postgresql":
         sql = (f"SELECT a.client_id, e.* FROM unnest(%s::bigint[], %s::bigint[]) AS a(client_id, n) "
-               f"CROSS JOIN LATERAL (SELECT {select} FROM activitylog_authevent "
+               f"CROSS JOIN LATERAL (SELECT {select} FROM {source} "
                f"WHERE client_id = a.client_id AND {condition.format(n='a.n')} {order_by}) AS e")
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, [list(positions), list(positions.values())])
             while rows := cursor.fetchmany(FETCH_ROWS):
                 yield from rows
         return
-    sql = f"SELECT {select} FROM activitylog_authevent WHERE client_id = %s AND {condition.format(n='%s')} {order_by}"
+    sql = f"SELECT {select} FROM {source} WHERE client_id = %s AND {condition.format(n='%s')} {order_by}"
     with connection.cursor() as cursor:
         for client_id, n in positions.items():
             cursor.execute(sql, [client_id, n])
@@ -437,7 +454,7 @@ def _per_client(positions: dict[int, int], *, select: str, condition: str, order
 
 
 def _walked(rows: Iterator[tuple]) -> Iterator[tuple]:
-    """The rows of _per_client(select=_columns()) as the walk takes them."""
+    """The rows of _per_client(select=_columns(), source=_source()) as the walk takes them."""
     rendered = connection.vendor == "postgresql"
     for row in rows:
         yield row[1:] if rendered else walked_row(row[1:])

@@ -5,6 +5,7 @@ as a database superuser could do. verify_activity_log names the first broken lin
 
 import hashlib
 import hmac
+import json
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -478,7 +479,7 @@ def test_postgresql_renders_the_canonical_text_exactly_as_python_does(acme):
     ]
     _record_as_the_previous_release_did(acme.portal_user, 1)  # a version 1 row, no id hashed
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {verification._columns()} FROM activitylog_authevent ORDER BY seq")
+        cursor.execute(f"SELECT {verification._columns()} FROM {verification._source()} ORDER BY seq")
         rendered = cursor.fetchall()
     expected = [verification.walked_row(row) for row in AuthEvent.objects.order_by("seq").values_list(
         *verification.READ_COLUMNS)]
@@ -486,3 +487,30 @@ def test_postgresql_renders_the_canonical_text_exactly_as_python_does(acme):
     assert len(rendered) == 3 and HOSTILE_TEXT in AuthEvent.objects.get(pk=events[0].pk).user_agent
     assert rendered == expected
     assert verify()[0] == 0
+
+
+# Each string the canonical text holds, and what PostgreSQL's fast rendering must notice
+# in it: one quote or one backslash is a single byte more once escaped.
+ESCAPED_STRINGS = ("prev_hash", "email", "event_type", "user_agent", "browser", "os", "session_ref", "reason")
+
+
+@pytest.mark.parametrize("text", [HOSTILE_TEXT, 'a"b', "a\\b", "a\nb", "a\x1fb"])
+def test_postgresql_renders_a_character_json_escapes_in_any_string_exactly_as_python_does(acme, text):
+    """Rows whose strings need no escaping take chain.canonical_fast_sql's plain path; no other row may."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL renders the canonical text itself")
+    for _ in ESCAPED_STRINGS:
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, reason="bad_password")
+    ids = list(AuthEvent.objects.order_by("seq").values_list("id", flat=True))
+    with triggers_dropped() as cursor:
+        for event_id, column in zip(ids, ESCAPED_STRINGS):
+            cursor.execute(f"UPDATE activitylog_authevent SET {column} = %s WHERE id = %s",
+                           [text[:AuthEvent._meta.get_field(column).max_length], event_id])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {verification._columns()} FROM {verification._source()} ORDER BY seq")
+        rendered = cursor.fetchall()
+    expected = [verification.walked_row(row) for row in AuthEvent.objects.order_by("seq").values_list(
+        *verification.READ_COLUMNS)]
+
+    assert all(json.dumps(text[:20], ensure_ascii=False)[1:-1] in row[5] for row in rendered)
+    assert rendered == expected
