@@ -110,9 +110,88 @@ def canonical_sql(*, occurred_at: str, ip: str) -> str:
     return f"""CASE chain_version WHEN 2 THEN '["v2",' || id::text || ',' || {tail} WHEN 1 THEN '["v1",' || {tail} END"""
 
 
+def canonical_tail_sql(*, occurred_at: str, ip: str) -> str:
+    """
+    SQL for the middle of a row's canonical text with no string escaped: from prev_hash's
+    first character to reason's last, each string between its quotes as it is stored. It
+    is the true text only when no string holds a character that JSON escapes; see
+    canonical_fast_sql. `occurred_at` and `ip` as for canonical_sql.
+    """
+    return "".join(_TAIL_TEMPLATE).format(occurred_at=occurred_at, ip=ip)
+
+
+# canonical_tail_sql, piece by piece: fields (SQL) and, between them, the literal text.
+_BETWEEN_STRINGS = """ || '","' || """
+_TAIL_TEMPLATE = (
+    "prev_hash", """ || '",' || """, "agency_id::text", " || ',' || ", "client_id::text", " || ',' || ",
+    "user_id::text", """ || ',"' || """, "email", _BETWEEN_STRINGS, "event_type", _BETWEEN_STRINGS,
+    "{occurred_at}", _BETWEEN_STRINGS, "{ip}", _BETWEEN_STRINGS, "user_agent", _BETWEEN_STRINGS, "browser",
+    _BETWEEN_STRINGS, "os", _BETWEEN_STRINGS, "session_ref", _BETWEEN_STRINGS, "reason",
+)
+# The quotes that canonical_tail_sql puts between its fields: to_json escapes each one.
+_TAIL_QUOTES = sum(piece.count('"') for piece in _TAIL_TEMPLATE[1::2])
+
+
+def canonical_fast_sql(tail: str, *, occurred_at: str, ip: str) -> str:
+    """
+    canonical_sql, in about half the server's time: `tail` names canonical_tail_sql's
+    value for the row, computed once (a LATERAL subquery). When to_json lengthens the tail
+    by exactly its two outer quotes and one backslash for each quote between fields, no
+    field holds a character that JSON escapes, so the tail as it is, wrapped in the version
+    tag, id and seq, is the canonical text byte for byte. Any other row (an escaped
+    character, a NULL) takes canonical_sql whole. One to_json over the row's text and a
+    few concatenations replace nine to_json calls, their casts and thirty concatenations.
+    """
+    plain = (f"""CASE chain_version WHEN 2 THEN '["v2",' || id::text || ',' || seq::text || ',"' || {tail} || '"]' """
+             f"""WHEN 1 THEN '["v1",' || seq::text || ',"' || {tail} || '"]' END""")
+    return (f"CASE WHEN octet_length(to_json({tail})::text) = octet_length({tail}) + {2 + _TAIL_QUOTES} "
+            f"THEN {plain} ELSE {canonical_sql(occurred_at=occurred_at, ip=ip)} END")
+
+
 def text_hash_matches(stored_hash: str, canonical: str | None, key: bytes) -> bool:
     """Whether `stored_hash` is the hash of this canonical_text (None, an unknown version, never matches)."""
     return canonical is not None and hmac.compare_digest(_hmac(key, canonical.encode()), stored_hash)
+
+
+# HMAC's pads (RFC 2104): the key, padded to SHA-256's block, XORed with these bytes.
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
+class ChainHasher:
+    """
+    HMAC-SHA-256 under one key, for checking many events: `matches` is text_hash_matches.
+
+    The key's two padded blocks are hashed once, here, and each event starts from copies
+    of those two SHA-256 states (the RFC 2104 construction, spelled out): two hash passes
+    over the event instead of hmac.digest's four blocks more and its per-call set-up. The
+    same digests (a test compares), in under half the time: the walk over ten million
+    events does it for every one.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(key.translate(_INNER_PAD))
+        self._outer = hashlib.sha256(key.translate(_OUTER_PAD))
+
+    def hexdigest(self, message: bytes) -> str:
+        """HMAC-SHA-256 of `message`, in hex: hmac.digest(key, message, "sha256").hex()."""
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def matches(self, stored_hash: str, canonical: str | None) -> bool:
+        """Whether `stored_hash` is the hash of this canonical_text (None, an unknown version, never matches)."""
+        return canonical is not None and hmac.compare_digest(self.hexdigest(canonical.encode()), stored_hash)
+
+
+_BLOCK = hashlib.sha256().block_size
 
 
 def canonical_bytes(values: dict) -> bytes:

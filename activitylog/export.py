@@ -42,6 +42,9 @@ from zoneinfo import ZoneInfo
 
 from django.db import connections, transaction
 from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.expressions import Col
+from django.db.models.lookups import Lookup
+from django.db.models.sql.where import WhereNode
 
 from activitylog.chain import format_timestamp
 from activitylog.models import FailureReason, SessionEndReason
@@ -274,9 +277,15 @@ def _formatted_in_python(events: QuerySet, *, output_format: str, bom: bool, pro
 # The CSV spelling of each column, as SQL over the row `e` (named by _ROW_NAMES). Empty
 # text is NULL, because COPY writes NULL as an empty field but '' as `""`, and Python's
 # csv writes '' as an empty field. The formula guard tests ascii() of the first character
-# (0 for ''): cheaper, on every row and column, than comparing text.
+# (0 for ''): cheaper, on every row and column, than comparing text. Most cells start with
+# a letter, above every formula prefix: one comparison lets them through as they are, at
+# a third of the full guard's cost.
 _FORMULA_CODES = ", ".join(str(ord(prefix)) for prefix in FORMULA_PREFIXES)
-_CSV_GUARDED = "CASE WHEN ascii({0}) IN (%s) THEN '''' || {0} ELSE NULLIF({0}, '') END" % _FORMULA_CODES
+_ABOVE_FORMULAS = max(ord(prefix) for prefix in FORMULA_PREFIXES)
+_CSV_GUARDED = (
+    "CASE WHEN ascii({0}) > %d THEN {0} WHEN ascii({0}) IN (%s) THEN '''' || {0} ELSE NULLIF({0}, '') END"
+    % (_ABOVE_FORMULAS, _FORMULA_CODES)
+)
 _CSV_SELECT = (
     "e.id",
     # FM: no zero padding of a year before 1000, like strftime("%Y").
@@ -312,12 +321,32 @@ def _csv_by_copy(events: QuerySet, *, bom: bool, progress: Progress) -> Iterator
             if len(connection.atomic_blocks) == 1:  # ours is the outermost
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SET LOCAL DateStyle = 'ISO, MDY'")  # how a timestamp's text is spelled
+            if _in_index_order(events):
+                # Over millions of rows the planner picks a parallel scan that sorts the
+                # formatted rows on disk; the (occurred_at, id) index gives them in order,
+                # its parallel scan still formatting them on more than one core.
+                cursor.execute("SET LOCAL enable_sort = off")
             sql, params = _csv_query(events)
             yield _header(bom=bom).encode()
             if sql is None:
                 return
             with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
                 yield from _crlf_chunks(copy, progress)
+
+
+def _in_index_order(events: QuerySet) -> bool:
+    """
+    Whether `events` is the whole log or a time range of it: rows that the (occurred_at, id)
+    index gives in the export's order, so no plan needs to sort them. Any other filter
+    (clients, agencies, types) leaves the plan to the planner: a few rows are sorted
+    faster than the index is read past the rest.
+    """
+    def time_only(node) -> bool:
+        if isinstance(node, WhereNode):
+            return all(time_only(child) for child in node.children)
+        return isinstance(node, Lookup) and isinstance(node.lhs, Col) and node.lhs.target.column == "occurred_at"
+
+    return time_only(events.query.where)
 
 
 def _crlf_chunks(copy, progress: Progress) -> Iterator[bytes]:

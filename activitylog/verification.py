@@ -9,7 +9,7 @@ into walkers. The hashing itself is chain.py's.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -22,8 +22,10 @@ from activitylog.anchors import Anchor
 from activitylog.chain import (
     GENESIS,
     HASHED_FIELDS,
+    ChainHasher,
     UnknownChainVersion,
-    canonical_sql,
+    canonical_fast_sql,
+    canonical_tail_sql,
     canonical_text,
     chain_key,
     text_hash_matches,
@@ -104,6 +106,7 @@ class ChainWalker:
     def __init__(self, key: bytes | None = None, checkpoints: dict[int, int] | None = None,
                  set_aside: bool = True, starts: dict[int, tuple[int, str, int]] | None = None) -> None:
         self.key = key or chain_key()
+        self._matches = ChainHasher(self.key).matches
         self.checkpoints = checkpoints or {}
         # A walker fed in seq order has nothing to set aside: a gap there is a real gap.
         self.pending_limit = PENDING_LIMIT if set_aside else None
@@ -140,7 +143,7 @@ class ChainWalker:
             return
         # A row's own hash does not depend on order: check it now, so that a row that has
         # to wait keeps only its links.
-        hash_ok = text_hash_matches(stored_hash, canonical, self.key)
+        hash_ok = self._matches(stored_hash, canonical)
         if seq == chain.next_seq:
             self._link(chain, event_id, stored_hash, seq, prev_hash, hash_ok)
             while not chain.broken and chain.next_seq in chain.pending:
@@ -151,6 +154,33 @@ class ChainWalker:
                         f"sequence number {seq} repeats or goes back (an inserted or copied row)")
         else:
             self._wait(chain, _Waiting(event_id, stored_hash, seq, prev_hash, hash_ok))
+
+    def feed_many(self, rows: Iterable[tuple]) -> None:
+        """
+        `feed` each row, the usual case inlined: the next event of an intact chain that
+        nothing waits in, whose hash, link and id check out, only moves the chain on.
+        Anything else (a client's first row, a row out of turn, a break, a checkpoint)
+        takes `feed`'s path, from the start. The walk's own bookkeeping per event drops
+        to about a third of feed's, where a full check spends it ten million times.
+        """
+        chains, matches, checkpoints, feed = self._chains, self._matches, self.checkpoints, self.feed
+        fast = 0
+        for row in rows:
+            event_id, stored_hash, seq, prev_hash, client_id, canonical = row
+            chain = chains.get(client_id)
+            if (chain is None or seq != chain.next_seq or prev_hash != chain.prev_hash or chain.pending
+                    or chain.broken or chain.deferred or client_id in checkpoints
+                    or (chain.prev_id is not None and event_id <= chain.prev_id)
+                    or not matches(stored_hash, canonical)):
+                feed(row)
+                continue
+            # What feed and _link do here: nothing waits, so this row is also the head.
+            fast += 1
+            chain.seen += 1
+            chain.linked += 1
+            chain.head_seq, chain.head_hash = seq, stored_hash
+            chain.next_seq, chain.prev_hash, chain.prev_id = seq + 1, stored_hash, event_id
+        self.checked += fast
 
     def finish(self) -> "ChainWalker":
         for chain in self._chains.values():
@@ -221,30 +251,42 @@ class ChainReport:
 
 def _columns() -> str:
     """
-    The SQL for the walk's rows: WALKED_COLUMNS on PostgreSQL, which renders each event's
-    canonical text itself (chain.canonical_sql), so no list is built and JSON-encoded per
-    row in Python; elsewhere READ_COLUMNS, for walked_row.
+    The SQL for the walk's rows, read FROM _source(): WALKED_COLUMNS on PostgreSQL, which
+    renders each event's canonical text itself (chain.canonical_fast_sql), so no list is
+    built and JSON-encoded per row in Python; elsewhere READ_COLUMNS, for walked_row.
     """
     if connection.vendor != "postgresql":
         return ", ".join(READ_COLUMNS)
-    # occurred_at and ip as the very text that is hashed (chain.format_timestamp's
-    # spelling; host() is the address as Django reads it).
-    canonical = canonical_sql(
-        occurred_at="""to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
-        ip="coalesce(host(ip), '')",
-    )
+    canonical = canonical_fast_sql("rendered.tail", occurred_at=_OCCURRED_AT_SQL, ip=_IP_SQL)
     return f"id, hash, seq, prev_hash, client_id, {canonical}"
+
+
+def _source() -> str:
+    """
+    The events as _columns() reads them. On PostgreSQL each comes with its canonical
+    text's unescaped middle (chain.canonical_tail_sql) as `rendered.tail`: OFFSET 0 keeps
+    that a subquery of its own, computed once a row, where a folded one would be built
+    again for each of its uses.
+    """
+    if connection.vendor != "postgresql":
+        return "activitylog_authevent"
+    tail = canonical_tail_sql(occurred_at=_OCCURRED_AT_SQL, ip=_IP_SQL)
+    return f"activitylog_authevent CROSS JOIN LATERAL (SELECT {tail} OFFSET 0) AS rendered (tail)"
+
+
+# occurred_at and ip as the very text that is hashed (chain.format_timestamp's spelling;
+# host() is the address as Django reads it).
+_OCCURRED_AT_SQL = """to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_IP_SQL = "coalesce(host(ip), '')"
 
 
 def _stream(walker: ChainWalker, sql: str, params: list) -> None:
     # A server-side cursor on PostgreSQL: rows stream in, memory stays flat.
-    feed = walker.feed
     rendered = connection.vendor == "postgresql"
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH_ROWS):
-            for row in rows if rendered else map(walked_row, rows):
-                feed(row)
+            walker.feed_many(rows if rendered else map(walked_row, rows))
 
 
 def _walk(part: int, parts: int, client_ids: list[int] | None, checkpoints: dict[int, int]) -> ChainReport:
@@ -258,13 +300,13 @@ def _walk(part: int, parts: int, client_ids: list[int] | None, checkpoints: dict
         params += client_ids
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     walker = ChainWalker(checkpoints=checkpoints)
-    _stream(walker, f"SELECT {_columns()} FROM activitylog_authevent{where}", params)
+    _stream(walker, f"SELECT {_columns()} FROM {_source()}{where}", params)
     walker.finish()
     report = ChainReport(walker.checked, walker.breaks, walker.heads, walker.hashes_at)
     for client_id in walker.deferred:
         # Stored far out of chain order: read this one chain through its (client, seq) index.
         ordered = ChainWalker(checkpoints=checkpoints, set_aside=False)
-        _stream(ordered, f"SELECT {_columns()} FROM activitylog_authevent WHERE client_id = %s ORDER BY seq", [client_id])
+        _stream(ordered, f"SELECT {_columns()} FROM {_source()} WHERE client_id = %s ORDER BY seq", [client_id])
         ordered.finish()
         report.breaks.update(ordered.breaks)
         report.hashes_at.update(ordered.hashes_at)
@@ -342,9 +384,8 @@ def chains_verify_since(anchor: Anchor, *, client_ids: list[int] | None = None) 
     positions = {client_id: _BEFORE_ANY_SEQ for client_id in client_ids if client_id not in anchored}
     positions.update((client_id, start[0]) for client_id, start in starts.items())
     walker = ChainWalker(starts=starts, set_aside=False)  # each chain's rows come in seq order
-    feed = walker.feed
-    for row in _walked(_per_client(positions, select=_columns(), condition="seq > {n}", order_by="ORDER BY seq")):
-        feed(row)
+    walker.feed_many(_walked(_per_client(positions, select=_columns(), source=_source(), condition="seq > {n}",
+                                         order_by="ORDER BY seq")))
     walker.finish()
     report.checked, report.breaks, report.heads = walker.checked, walker.breaks, walker.heads
     return report
@@ -359,7 +400,7 @@ def _anchored_starts(anchor: Anchor, anchored: dict[int, tuple[int, str]],
     """
     positions = {client_id: count for client_id, (count, _) in anchored.items()}
     events: dict[int, list[tuple]] = {}
-    for row in _walked(_per_client(positions, select=_columns(), condition="seq = {n}")):
+    for row in _walked(_per_client(positions, select=_columns(), source=_source(), condition="seq = {n}")):
         events.setdefault(row[4], []).append(row)
     # The one part that reads history: the (client_id, seq) index's entries, never a row.
     counts = dict(_per_client(positions, select="count(*)", condition="seq <= {n}"))
@@ -383,9 +424,10 @@ def _anchored_starts(anchor: Anchor, anchored: dict[int, tuple[int, str]],
     return starts
 
 
-def _per_client(positions: dict[int, int], *, select: str, condition: str, order_by: str = "") -> Iterator[tuple]:
+def _per_client(positions: dict[int, int], *, select: str, condition: str, order_by: str = "",
+                source: str = "activitylog_authevent") -> Iterator[tuple]:
     """
-    `SELECT {select}` over each client's events that meet `condition`, in which `{n}`
+    `SELECT {select} FROM {source}` over each client's events that meet `condition`, in which `{n}`
     stands for the client's position in `positions`; as (client_id, *selected) tuples.
 
     On PostgreSQL, one query: a LATERAL join of the positions to the events, each client's
@@ -396,14 +438,14 @@ def _per_client(positions: dict[int, int], *, select: str, condition: str, order
         return
     if connection.vendor == "postgresql":
         sql = (f"SELECT a.client_id, e.* FROM unnest(%s::bigint[], %s::bigint[]) AS a(client_id, n) "
-               f"CROSS JOIN LATERAL (SELECT {select} FROM activitylog_authevent "
+               f"CROSS JOIN LATERAL (SELECT {select} FROM {source} "
                f"WHERE client_id = a.client_id AND {condition.format(n='a.n')} {order_by}) AS e")
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, [list(positions), list(positions.values())])
             while rows := cursor.fetchmany(FETCH_ROWS):
                 yield from rows
         return
-    sql = f"SELECT {select} FROM activitylog_authevent WHERE client_id = %s AND {condition.format(n='%s')} {order_by}"
+    sql = f"SELECT {select} FROM {source} WHERE client_id = %s AND {condition.format(n='%s')} {order_by}"
     with connection.cursor() as cursor:
         for client_id, n in positions.items():
             cursor.execute(sql, [client_id, n])
@@ -412,7 +454,7 @@ def _per_client(positions: dict[int, int], *, select: str, condition: str, order
 
 
 def _walked(rows: Iterator[tuple]) -> Iterator[tuple]:
-    """The rows of _per_client(select=_columns()) as the walk takes them."""
+    """The rows of _per_client(select=_columns(), source=_source()) as the walk takes them."""
     rendered = connection.vendor == "postgresql"
     for row in rows:
         yield row[1:] if rendered else walked_row(row[1:])

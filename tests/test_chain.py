@@ -4,6 +4,8 @@ as a database superuser could do. verify_activity_log names the first broken lin
 """
 
 import hashlib
+import hmac
+import json
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -389,6 +391,18 @@ def test_events_of_the_current_form_hash_their_id():
     assert chain.event_hash({**GOLDEN_EVENT, "chain_version": 2, "id": 100}, key=b"golden-key") != v2
 
 
+@pytest.mark.parametrize("key", [b"\x00", b"golden-key", b"k" * 64, b"k" * 65, bytes(range(256))])
+def test_the_walks_hasher_gives_hmacs_own_digests_for_every_length_of_key(key):
+    hasher = chain.ChainHasher(key)
+    for message in (b"", b"x", chain.canonical_bytes({**GOLDEN_EVENT, "chain_version": 2}), bytes(range(256)) * 5):
+        assert hasher.hexdigest(message) == hmac.new(key, message, "sha256").hexdigest()
+    canonical = chain.canonical_text(2, GOLDEN_EVENT["id"], [GOLDEN_EVENT[name] for name in chain.HASHED_FIELDS])
+    stored = chain.event_hash({**GOLDEN_EVENT, "chain_version": 2}, key=key)
+    assert hasher.matches(stored, canonical)
+    assert not hasher.matches(stored, canonical + " ")
+    assert not hasher.matches(stored, None)
+
+
 def test_new_events_get_their_id_before_they_are_hashed(acme):
     event = auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN)
     stored = AuthEvent.objects.values("id", "chain_version", *chain.HASHED_FIELDS).get(pk=event.pk)
@@ -465,7 +479,7 @@ def test_postgresql_renders_the_canonical_text_exactly_as_python_does(acme):
     ]
     _record_as_the_previous_release_did(acme.portal_user, 1)  # a version 1 row, no id hashed
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {verification._columns()} FROM activitylog_authevent ORDER BY seq")
+        cursor.execute(f"SELECT {verification._columns()} FROM {verification._source()} ORDER BY seq")
         rendered = cursor.fetchall()
     expected = [verification.walked_row(row) for row in AuthEvent.objects.order_by("seq").values_list(
         *verification.READ_COLUMNS)]
@@ -473,3 +487,30 @@ def test_postgresql_renders_the_canonical_text_exactly_as_python_does(acme):
     assert len(rendered) == 3 and HOSTILE_TEXT in AuthEvent.objects.get(pk=events[0].pk).user_agent
     assert rendered == expected
     assert verify()[0] == 0
+
+
+# Each string the canonical text holds, and what PostgreSQL's fast rendering must notice
+# in it: one quote or one backslash is a single byte more once escaped.
+ESCAPED_STRINGS = ("prev_hash", "email", "event_type", "user_agent", "browser", "os", "session_ref", "reason")
+
+
+@pytest.mark.parametrize("text", [HOSTILE_TEXT, 'a"b', "a\\b", "a\nb", "a\x1fb"])
+def test_postgresql_renders_a_character_json_escapes_in_any_string_exactly_as_python_does(acme, text):
+    """Rows whose strings need no escaping take chain.canonical_fast_sql's plain path; no other row may."""
+    if connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL renders the canonical text itself")
+    for _ in ESCAPED_STRINGS:
+        auth_event_record(user=acme.portal_user, event_type=EventType.LOGIN_FAILED, reason="bad_password")
+    ids = list(AuthEvent.objects.order_by("seq").values_list("id", flat=True))
+    with triggers_dropped() as cursor:
+        for event_id, column in zip(ids, ESCAPED_STRINGS):
+            cursor.execute(f"UPDATE activitylog_authevent SET {column} = %s WHERE id = %s",
+                           [text[:AuthEvent._meta.get_field(column).max_length], event_id])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {verification._columns()} FROM {verification._source()} ORDER BY seq")
+        rendered = cursor.fetchall()
+    expected = [verification.walked_row(row) for row in AuthEvent.objects.order_by("seq").values_list(
+        *verification.READ_COLUMNS)]
+
+    assert all(json.dumps(text[:20], ensure_ascii=False)[1:-1] in row[5] for row in rendered)
+    assert rendered == expected
