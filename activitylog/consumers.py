@@ -26,6 +26,7 @@ import json
 import logging
 import random
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -104,6 +105,20 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
             self.groups_joined.append(group)
         await self.accept()
         self.recheck = asyncio.create_task(self._recheck_access_periodically())
+
+    async def dispatch(self, message: dict) -> None:
+        """
+        Channels' own dispatch, without the `aclose_old_connections()` it awaits before every
+        handler. That is a hop to the one thread that runs database work, for every message
+        on every socket: an event pushed to a thousand tabs made a thousand hops, queued
+        behind the access rechecks, and most of each server's CPU in #6
+        (docs/benchmarks.md). This consumer reaches the database only through
+        database_sync_to_async, which closes old connections itself, before and after.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a close before accept is an HTTP 403 and the browser never sees why.
