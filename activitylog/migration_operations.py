@@ -9,37 +9,30 @@ from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndex
 from django.db import migrations
 
 
-class AddIndexWithoutBlockingWrites(migrations.AddIndex):
+class _ConcurrentlyOnPostgreSQL:
+    """The operation's CONCURRENTLY twin (`_concurrent()`) on PostgreSQL, Django's own elsewhere."""
+
+    def _concurrent(self):
+        raise NotImplementedError
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            AddIndexConcurrently(self.model_name, self.index).database_forwards(
-                app_label, schema_editor, from_state, to_state
-            )
+            self._concurrent().database_forwards(app_label, schema_editor, from_state, to_state)
         else:
             super().database_forwards(app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
-            AddIndexConcurrently(self.model_name, self.index).database_backwards(
-                app_label, schema_editor, from_state, to_state
-            )
+            self._concurrent().database_backwards(app_label, schema_editor, from_state, to_state)
         else:
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
-class RemoveIndexWithoutBlockingWrites(migrations.RemoveIndex):
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            RemoveIndexConcurrently(self.model_name, self.name).database_forwards(
-                app_label, schema_editor, from_state, to_state
-            )
-        else:
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
+class AddIndexWithoutBlockingWrites(_ConcurrentlyOnPostgreSQL, migrations.AddIndex):
+    def _concurrent(self):
+        return AddIndexConcurrently(self.model_name, self.index)
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            RemoveIndexConcurrently(self.model_name, self.name).database_backwards(
-                app_label, schema_editor, from_state, to_state
-            )
-        else:
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+class RemoveIndexWithoutBlockingWrites(_ConcurrentlyOnPostgreSQL, migrations.RemoveIndex):
+    def _concurrent(self):
+        return RemoveIndexConcurrently(self.model_name, self.name)
