@@ -26,7 +26,7 @@ from bench.dataset import WORK_CLIENTS, Dataset, Probe, client_ids, client_sizes
 from bench.people import create_people
 from bench.scale import Scale
 
-BUILDER_VERSION = 2  # bump when the generated data changes: old datasets are rebuilt
+BUILDER_VERSION = 3  # bump when the generated data changes: old datasets are rebuilt
 MARKER_DDL = """
 CREATE TABLE IF NOT EXISTS bench_dataset (
     id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
