@@ -34,7 +34,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, QueryDict
 
-from activitylog import access, live
+from activitylog import access, fanout, live
 from activitylog.access import client_for_activity_log
 from activitylog.forms import ActivityFilterForm
 from activitylog.selectors import EventFilters, auth_event_ids_since, auth_events_by_id, auth_events_since
@@ -72,6 +72,8 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined: list[str] = []
+        self.watching: int | None = None
+        self.tasks: set[asyncio.Task] = set()
         user = self.scope.get("user")
         client_id = self.scope["url_route"]["kwargs"]["client_id"]
         if user is None or not user.is_authenticated:
@@ -99,21 +101,25 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.session_ref = session_ref_for(self.session_key)
-        # Join before the browser's resync query runs, so nothing falls between the two.
-        for group in (live.client_group(client.pk), live.staff_group(user.pk)):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        # Watch before the browser's resync query runs, so nothing falls between the two.
+        # The client's events come through this process's fan-out (fanout.py); the
+        # staff user's own messages, which are rare, through this socket's channel.
+        await fanout.watch(client.pk, self)
+        self.watching = client.pk
+        group = live.staff_group(user.pk)
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
         await self.accept()
         self.recheck = asyncio.create_task(self._recheck_access_periodically())
+        # Rows rendered for this socket alone go out one at a time, in the order their events came.
+        self.own_rows = asyncio.Lock()
 
     async def dispatch(self, message: dict) -> None:
         """
         Channels' own dispatch, without the `aclose_old_connections()` it awaits before every
         handler. That is a hop to the one thread that runs database work, for every message
-        on every socket: an event pushed to a thousand tabs made a thousand hops, queued
-        behind the access rechecks, and most of each server's CPU in #6
-        (docs/benchmarks.md). This consumer reaches the database only through
-        database_sync_to_async, which closes old connections itself, before and after.
+        on every socket (docs/benchmarks.md, #6). This consumer reaches the database only
+        through database_sync_to_async, which closes old connections itself, before and after.
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -132,6 +138,10 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "recheck", None) is not None:
             self.recheck.cancel()
+        for task in getattr(self, "tasks", ()):
+            task.cancel()
+        if getattr(self, "watching", None) is not None:
+            await fanout.unwatch(self.watching, self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -179,19 +189,42 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
 
     # Channel layer → browser -------------------------------------------------------------
 
-    async def activity_event(self, message: dict) -> None:
+    async def on_client_message(self, message: dict, fields: dict | None) -> None:
+        """A message of the watched client's group, from this process's fan-out (fanout.py)."""
+        if message["type"] == "activity.event":
+            await self._push(message, fields)
+        elif message["type"] == "access.changed":  # the client moved agency
+            self._in_background(self._close_unless_still_allowed())
+
+    async def _push(self, message: dict, fields: dict) -> None:
         # A client that moved to another agency is no longer this tab's business, even
         # before the access check that the move set off has closed the socket.
-        if message.get("agency_id") != self.agency_id:
+        if message.get("agency_id") != self.agency_id or not self.matches(fields):
             return
-        if not self.matches(live.event_fields(message)):
+        if self.renders_own_rows:  # a database read: not while the process's other sockets wait
+            self._in_background(self._push_own_row(message["id"]))
             return
-        if self.renders_own_rows:
-            await self._send_rows(await database_sync_to_async(self._rows_by_id)([message["id"]]))
-        else:
-            await self.send(text_data=message["frame"])
+        await self.send(text_data=message["frame"])
         if hasattr(self, "pushed"):
             self.pushed.add(message["id"])
+
+    async def _push_own_row(self, event_id: int) -> None:
+        async with self.own_rows:
+            await self._send_rows(await database_sync_to_async(self._rows_by_id)([event_id]))
+        if hasattr(self, "pushed"):
+            self.pushed.add(event_id)
+
+    def _in_background(self, work) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A row not pushed is sent by the next catch-up; an access check that failed is
+            # made again by the next periodic recheck.
+            logger.warning("Live work for an activity socket failed", exc_info=task.exception())
 
     def _rows_by_id(self, ids: list[int]) -> list[str]:
         """These events' rows, rendered for this socket (its viewer's zone, its catch-up)."""

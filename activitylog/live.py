@@ -3,7 +3,8 @@ After commit → channel layer. Publishes new events to the open Activity Log ta
 tells open sockets when a staff user's access changes.
 
 Groups:
-- `activity.client.<id>`: every socket watching that client's log.
+- `activity.client.<id>`: every server process with a socket on that client's log; each
+  hands the message to its own sockets (fanout.py). Its messages name the client.
 - `activity.staff.<user id>`: every socket of one staff user, to close them when access ends.
 
 Publishing is best effort: the event is already committed, and a tab that misses a
@@ -66,6 +67,7 @@ def event_message(event: AuthEvent, tz: tzinfo) -> dict:
     """The group message for one event: rendered once, filtered per socket by its fields."""
     return {
         "type": "activity.event",
+        "client_id": event.client_id,
         "id": event.pk,
         "agency_id": event.agency_id,
         "event_type": event.event_type,
@@ -295,7 +297,7 @@ def staff_access_changed(user_id: int) -> None:
 
 def client_access_changed(client_id: int) -> None:
     """Ask the sockets watching a client to check their access again (it moved agency)."""
-    _send(client_group(client_id), {"type": "access.changed"})
+    _send(client_group(client_id), {"type": "access.changed", "client_id": client_id})
 
 
 def staff_session_ended(user_id: int, session_ref: str) -> None:

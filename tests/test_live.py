@@ -9,11 +9,13 @@ import json
 import logging
 
 import pytest
+import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import Client as HttpClient
 
@@ -150,6 +152,68 @@ async def test_each_event_is_rendered_once_however_many_tabs_are_open(acme, monk
         assert await socket.rows() == [event.pk]
         await socket.disconnect()
     assert renders == [event.pk]
+
+
+# Many tabs, one subscription per process (fanout.py) ------------------------------------
+
+
+def _members_in_this_process(client_id: int) -> set:
+    """The channels of this process (this event loop) in the client's group, from the layer's own table."""
+    layer, group = get_channel_layer(), live.client_group(client_id)
+    if isinstance(layer, RedisPubSubChannelLayer):
+        loop_layer = layer._get_layer()
+        return set(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
+    return set(layer.groups.get(group, ()))
+
+
+def _redis_subscribers(channel: str) -> int:
+    [(_, count)] = redis.Redis.from_url(django_settings.REDIS_URL).pubsub_numsub(channel)
+    return count
+
+
+async def _eventually(condition) -> bool:
+    """Whether `condition()` holds within WITHIN seconds (another connection's command may still be on its way)."""
+    deadline = asyncio.get_running_loop().time() + WITHIN
+    while not await sync_to_async(condition)():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_tabs_on_one_client_share_one_subscription_and_each_gets_every_row_in_order(acme):
+    # One of them reads times in another zone, so its rows are rendered for it alone.
+    sockets = [await opened(acme.client.pk, user) for user in (acme.manager, acme.admin)]
+    sockets.append(await opened(acme.client.pk, acme.super_admin, cookies="tz=utc"))
+    assert len(_members_in_this_process(acme.client.pk)) == 1
+
+    first, second = await login_event(acme), await login_event(acme, event_type=EventType.LOGOUT)
+    for socket in sockets:
+        assert await socket.rows() + await socket.rows() == [first.pk, second.pk]
+        await socket.disconnect()
+
+
+async def test_a_tab_that_closes_leaves_the_other_tabs_on_its_client_live(acme):
+    leaving, staying = await opened(acme.client.pk, acme.manager), await opened(acme.client.pk, acme.admin)
+    await leaving.disconnect()
+    event = await login_event(acme)
+    assert await staying.rows() == [event.pk]
+    await staying.disconnect()
+
+
+async def test_the_process_leaves_a_clients_group_with_its_last_tab_and_joins_again_with_the_next(acme):
+    for socket in [await opened(acme.client.pk, acme.manager), await opened(acme.client.pk, acme.admin)]:
+        await socket.disconnect()
+    assert _members_in_this_process(acme.client.pk) == set()
+    layer = get_channel_layer()
+    if isinstance(layer, RedisPubSubChannelLayer):  # and Redis itself no longer sends this process the group
+        channel = layer._get_layer()._get_group_channel_name(live.client_group(acme.client.pk))
+        assert await _eventually(lambda: _redis_subscribers(channel) == 0)
+
+    socket = await opened(acme.client.pk, acme.manager)
+    event = await login_event(acme)
+    assert await socket.rows() == [event.pk]
+    await socket.disconnect()
 
 
 async def test_live_rows_respect_the_event_type_filter(acme):
