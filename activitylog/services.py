@@ -8,7 +8,7 @@ import zoneinfo
 from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
@@ -17,7 +17,7 @@ from activitylog.models import REASONS_BY_EVENT_TYPE, AuthEvent, EventType
 from agencyhandy.lib.client_ip import canonical_ip, client_ip
 from agencyhandy.lib.prepared import prepared_statements
 from agencyhandy.lib.user_agent import MAX_USER_AGENT_LENGTH, browser_and_os
-from agencyhandy.unavailable import ServiceUnavailable
+from agencyhandy.unavailable import ServiceUnavailable, directly_in_fail_closed_transaction
 from clients.models import Agency, Client, User
 
 
@@ -47,27 +47,30 @@ def recording_transaction():
     Nested in another recording_transaction it adds nothing, no savepoint either: if the
     event cannot be recorded the whole transaction fails (fail closed). Inside a caller's
     own transaction it is a savepoint, as `transaction.atomic()` is, so the caller can
-    carry on after ActivityLogUnavailable. SQLite gets plain atomic blocks.
+    carry on after ActivityLogUnavailable; directly inside a `fail_closed_transaction`
+    (agencyhandy/unavailable.py), which cannot, it takes none. SQLite gets plain atomic blocks.
     """
-    if getattr(connection, _RECORDING, False):
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of `connection` looks it up again
+    if getattr(db, _RECORDING, False):
         yield  # the enclosing recording_transaction sends and commits it all
         return
-    outermost = not connection.in_atomic_block
-    setattr(connection, _RECORDING, True)
+    outermost = not db.in_atomic_block
+    savepoint = not directly_in_fail_closed_transaction(db)
+    setattr(db, _RECORDING, True)
     try:
-        with transaction.atomic():
-            if connection.vendor != "postgresql":
+        with transaction.atomic(savepoint=savepoint):
+            if db.vendor != "postgresql":
                 yield
             elif outermost:
                 # Errors that the pipeline raises at its end are psycopg's: Django's wrapper
                 # turns them into django.db errors (IntegrityError, ...), as for any query.
-                with connection.wrap_database_errors, _pipelined_transaction(connection.connection):
+                with db.wrap_database_errors, _pipelined_transaction(db.connection):
                     yield
             else:
-                with connection.wrap_database_errors, connection.connection.pipeline():  # after the SAVEPOINT
+                with db.wrap_database_errors, db.connection.pipeline():  # after the SAVEPOINT, if any
                     yield
     finally:
-        setattr(connection, _RECORDING, False)
+        setattr(db, _RECORDING, False)
 
 
 _RECORDING = "activitylog_recording"

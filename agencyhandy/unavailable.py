@@ -21,8 +21,9 @@ the user, which is the database that just failed.
 
 import logging
 import sys
+from contextlib import contextmanager
 
-from django.db import InterfaceError, OperationalError
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections, transaction
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
@@ -40,6 +41,36 @@ _ACTIONS = {"login": "sign you in", "logout": "sign you out"}
 
 class ServiceUnavailable(Exception):
     """Something the request needs cannot be done right now; the user gets the 503, not a 500."""
+
+
+@contextmanager
+def fail_closed_transaction():
+    """
+    `transaction.atomic()` for an action that must not happen if what it needs is
+    unavailable (a sign-in that the activity log cannot record): ServiceUnavailable
+    leaves the block, and all of it rolls back. So the writes directly in it need no
+    savepoint of their own to fall back to (`directly_in_fail_closed_transaction`).
+
+    What it buys: a portal login's event no longer waits for a SAVEPOINT and its RELEASE,
+    two of the four round trips of its recording (docs/benchmarks.md #5). Work inside
+    a nested atomic block keeps its savepoint, for code that carries on after an error.
+    """
+    with transaction.atomic():
+        db = connections[DEFAULT_DB_ALIAS]
+        outer = getattr(db, _FAIL_CLOSED, None)
+        setattr(db, _FAIL_CLOSED, len(db.savepoint_ids))  # this block's depth
+        try:
+            yield
+        finally:
+            setattr(db, _FAIL_CLOSED, outer)
+
+
+def directly_in_fail_closed_transaction(db) -> bool:
+    """Whether `db` (a connection) is in a `fail_closed_transaction`, and in no atomic block nested in it."""
+    return db.in_atomic_block and getattr(db, _FAIL_CLOSED, None) == len(db.savepoint_ids)
+
+
+_FAIL_CLOSED = "agencyhandy_fail_closed"
 
 
 def is_unavailable(exc: BaseException | None) -> bool:

@@ -8,12 +8,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import LoginView
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from agencyhandy.unavailable import ServiceUnavailable, unavailable_response
+from agencyhandy.unavailable import ServiceUnavailable, fail_closed_transaction, unavailable_response
 
 logger = logging.getLogger("activitylog")
 
@@ -52,8 +51,9 @@ class _RecordedLoginView(LoginView):
             # activity log's event with its PortalSession. Each was a commit of its own,
             # and each commit waits for PostgreSQL's WAL flush (about 2 ms on the
             # benchmark's disk, docs/benchmarks.md #5). It also means a login that cannot
-            # be recorded leaves nothing behind: its rows roll back with the event.
-            with transaction.atomic():
+            # be recorded leaves nothing behind: its rows roll back with the event, which
+            # therefore takes no savepoint of its own in it.
+            with fail_closed_transaction():
                 return super().form_valid(form)
         except ServiceUnavailable:
             logger.exception("Login refused: the activity log could not record it")

@@ -7,10 +7,11 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from psycopg import pq
 
 from activitylog.models import AuthEvent, EventType, FailureReason
-from clients.models import ClientStatus
+from clients.models import ClientStatus, User
 from tests.conftest import CHROME_UA, PASSWORD, portal_login, portal_logout
 
 
@@ -252,6 +253,29 @@ def test_recording_a_login_and_its_session_costs_two_round_trips(acme, rf):
     request.session.create()
     with _round_trips() as round_trips:
         event = portal_session_start(request=request, user=acme.portal_user)
+    assert round_trips() == 2
+    assert [e.pk for e in events()] == [event.pk]
+    assert PortalSession.objects.filter(session_ref=event.session_ref).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_a_login_inside_the_login_views_transaction_takes_no_savepoint(acme, rf):
+    """The login view's fail_closed_transaction: no SAVEPOINT and RELEASE around the event, still two round trips."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the round trips of psycopg's pipeline mode are a PostgreSQL matter")
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from activitylog.models import PortalSession
+    from activitylog.sessions import portal_session_start
+    from agencyhandy.unavailable import fail_closed_transaction
+
+    request = rf.post("/portal/login/")
+    request.session = SessionStore()
+    request.session.create()
+    with fail_closed_transaction():
+        User.objects.filter(pk=acme.portal_user.pk).update(last_login=timezone.now())  # as login() does first
+        with _round_trips() as round_trips:
+            event = portal_session_start(request=request, user=acme.portal_user)
     assert round_trips() == 2
     assert [e.pk for e in events()] == [event.pk]
     assert PortalSession.objects.filter(session_ref=event.session_ref).exists()
