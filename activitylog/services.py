@@ -149,10 +149,13 @@ def auth_event_record(
     return event
 
 
+_EVENT_TYPES = frozenset(EventType.values)  # EventType.values builds a new list at every call
+
+
 def _check_event(*, user: User, event_type: str, reason: str) -> None:
     if user.client_id is None:
         raise ValueError(f"{user} is not a portal user; only client events are logged.")
-    if event_type not in EventType.values:
+    if event_type not in _EVENT_TYPES:
         raise ValueError(f"Unknown event type {event_type!r}.")
     if reason and reason not in REASONS_BY_EVENT_TYPE.get(event_type, ()):
         raise ValueError(f"{reason!r} is not a reason for a {event_type} event.")

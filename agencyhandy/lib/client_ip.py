@@ -22,8 +22,14 @@ def _networks(proxies: tuple[str, ...]) -> tuple[_Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
+@lru_cache(maxsize=1024)
 def canonical_ip(value: str) -> str:
-    """The one spelling of an address that is stored and hashed (PostgreSQL's, too)."""
+    """
+    The one spelling of an address that is stored and hashed (PostgreSQL's, too).
+
+    Cached: parsing costs more than the rest of checking an event, and a client's
+    events mostly come from a few addresses.
+    """
     address = ipaddress.ip_address(value)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped

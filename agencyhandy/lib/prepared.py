@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 @contextmanager
@@ -29,14 +29,15 @@ def prepared_statements() -> Iterator[Callable]:
     Use it for a fixed set of statements only: each distinct text stays prepared on its
     connection. SQLite: Django's cursors.
     """
-    connection.ensure_connection()
-    postgresql = connection.vendor == "postgresql"
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of `connection` looks it up again
+    db.ensure_connection()
+    postgresql, pg, database_errors = db.vendor == "postgresql", db.connection, db.wrap_database_errors
     with ExitStack() as cursors:
         def execute(sql: str, params):
             if not postgresql:
-                cursor = cursors.enter_context(connection.cursor())
+                cursor = cursors.enter_context(db.cursor())
                 cursor.execute(sql, params)
                 return cursor
-            with connection.wrap_database_errors:
-                return cursors.enter_context(psycopg.Cursor(connection.connection)).execute(sql, params, prepare=True)
+            with database_errors:
+                return cursors.enter_context(psycopg.Cursor(pg)).execute(sql, params, prepare=True)
         yield execute
