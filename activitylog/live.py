@@ -16,9 +16,10 @@ for it: the row is rendered and sent on a thread of its own.
 import asyncio
 import atexit
 import concurrent.futures
-import copy
 import logging
+import operator
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -123,20 +124,37 @@ class _RenderThread:
 
     What it buys: the row's render (its signals query and the template, about 0.3 ms) and
     its PUBLISH leave the response's path. Renders run one at a time, so a client's rows
-    reach Redis (or the loop, for other layers), and the tabs, in commit order.
+    reach Redis (or the loop, for other layers), and the tabs, in commit order. Handing
+    one over is a put on a plain queue: no future, lock or callback per event, as a
+    thread pool would have (docs/benchmarks.md #4).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue | None = None
         self._pid = 0
 
-    def get(self) -> concurrent.futures.ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None or self._pid != os.getpid():  # none yet, or forked since
-                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="activitylog-render")
-                self._pid = os.getpid()
-            return self._executor
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run `work()` on the render thread, after everything submitted before it."""
+        if self._pid != os.getpid():  # none yet, or forked since
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._queue = queue.SimpleQueue()
+                    threading.Thread(target=self._run, args=[self._queue], name="activitylog-render", daemon=True).start()
+                    self._pid = os.getpid()
+        self._queue.put(work)
+
+    def wait(self, timeout: float) -> None:
+        """Wait until the work submitted so far is done (or `timeout` seconds have passed)."""
+        if self._pid == os.getpid():
+            done = threading.Event()
+            self._queue.put(done.set)
+            done.wait(timeout)
+
+    @staticmethod
+    def _run(work_queue: queue.SimpleQueue) -> None:
+        while True:
+            work_queue.get()()  # each piece of work handles its own errors
 
 
 _publisher_loop = _PublisherLoop()
@@ -195,13 +213,14 @@ def _sent(group: str, future: concurrent.futures.Future) -> None:
 def wait_for_publishes(timeout: float = 5.0) -> None:
     """Wait until the rows and messages handed over so far are rendered and sent (or failed); for tests and exits."""
     deadline = time.monotonic() + timeout
+    _render_thread.wait(timeout)  # its sends to a loop are tracked by then
     while _pending and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
 # A management command (record_session_expiries from cron, say) exits as soon as its work
-# is committed; the publisher thread is a daemon and would die with messages unsent.
-# Interpreter exit runs this first, while that thread still runs.
+# is committed; the render and publisher threads are daemons and would die with rows
+# unsent. Interpreter exit runs this first, while those threads still run.
 atexit.register(wait_for_publishes)
 
 
@@ -215,15 +234,28 @@ def auth_event_publish(event: AuthEvent, tz: tzinfo) -> None:
     # Read here: only the caller's thread knows which server loop, if any, it runs for.
     loop = _server_loop()
     group = client_group(event.client_id)
-    _track(_render_thread.get().submit(_render_and_send, group, copy.copy(event), tz, loop), group)
+    # The event's values, not the event: the render thread builds an event of its own
+    # from them, and only for a row that some tab watches.
+    row = (event._state.db, _field_values(event))
+    _render_thread.submit(partial(_render_and_send, group, row, tz, loop))
 
 
-def _render_and_send(group: str, event: AuthEvent, tz: tzinfo, loop: asyncio.AbstractEventLoop | None) -> None:
-    # A send handed to a loop is tracked before this render's future completes:
-    # wait_for_publishes never sees a gap between the two.
+_field_names = [field.attname for field in AuthEvent._meta.concrete_fields]
+_field_values = operator.attrgetter(*_field_names)
+
+
+def _render_and_send(group: str, row: tuple, tz: tzinfo, loop: asyncio.AbstractEventLoop | None) -> None:
+    def message() -> dict:
+        db, values = row
+        return event_message(AuthEvent.from_db(db, _field_names, values), tz)
+
+    # A send handed to a loop is tracked before this render ends: wait_for_publishes
+    # never sees a gap between the two.
     try:
-        if not _publish_to_redis(group, partial(event_message, event, tz)):
-            _send(group, event_message(event, tz), loop)
+        if not _publish_to_redis(group, message):
+            _send(group, message(), loop)
+    except Exception:
+        logger.exception("Live update to %s failed; open tabs will catch up on reconnect", group)
     finally:
         # The render reads the row's signals. Like a request, give the connection back
         # afterwards (to the pool, on PostgreSQL): a thread that lives as long as the
@@ -233,7 +265,11 @@ def _render_and_send(group: str, event: AuthEvent, tz: tzinfo, loop: asyncio.Abs
 
 
 class _RedisPublisher:
-    """The render thread's plain Redis client, for the Redis pub/sub layer in use (one per layer)."""
+    """
+    The render thread's plain Redis client, for the Redis pub/sub layer in use (one per
+    layer), on one connection of its own: no pool to take it from and give it back to
+    at every command (a third of a PUBSUB NUMSUB's CPU).
+    """
 
     def __init__(self) -> None:
         self._layer = None
@@ -247,7 +283,7 @@ class _RedisPublisher:
             hosts = decode_hosts(config.get("hosts"))
             if isinstance(layer, RedisPubSubChannelLayer) and len(hosts) == 1 and "address" in hosts[0]:
                 options = {key: value for key, value in hosts[0].items() if key != "address"}
-                self._client = redis.Redis.from_url(hosts[0]["address"], **options)
+                self._client = redis.Redis.from_url(hosts[0]["address"], single_connection_client=True, **options)
                 self._prefix = config.get("prefix", "asgi")
         return (self._client, self._prefix) if self._client is not None else None
 
