@@ -29,6 +29,7 @@ from activitylog.services import (
     recording_transaction,
     session_ref_for,
 )
+from agencyhandy.lib.prepared import prepared_statements
 from clients.models import User
 
 _REFRESHED_AT = "activitylog.refreshed_at"
@@ -61,10 +62,10 @@ def portal_session_start(*, request, user: User) -> AuthEvent:
             event = auth_event_record_from_request(request=request, user=user, event_type=EventType.LOGIN)
             if event.session_ref:
                 expires_at, reason = _session_expiry(started_at=event.occurred_at, now=event.occurred_at)
-                _portal_session_insert(PortalSession(
-                    session_ref=event.session_ref, user=user, started_at=event.occurred_at,
+                _portal_session_insert(
+                    session_ref=event.session_ref, user_id=user.pk, started_at=event.occurred_at,
                     expires_at=expires_at, expiry_reason=reason, ip=event.ip, user_agent=event.user_agent,
-                ))
+                )
                 request.session.set_expiry(expires_at)
                 request.session[_REFRESHED_AT] = event.occurred_at.isoformat()
     except DatabaseError as exc:
@@ -84,20 +85,29 @@ def portal_session_logout(*, request, user: User) -> AuthEvent:
     return event
 
 
-def _portal_session_insert(tracked: PortalSession) -> None:
+def _portal_session_insert(**values) -> None:
     """
-    INSERT the row without asking its id back (the ORM's create() does, with RETURNING):
-    no answer to wait for, so it travels with the login's insert and COMMIT in one round
-    trip (services.recording_transaction).
+    INSERT a PortalSession row of these values (by attname) without asking its id back
+    (the ORM's create() does, with RETURNING): no answer to wait for, so it travels with
+    the login's insert and COMMIT in one round trip (services.recording_transaction).
+
+    Prepared, as the event's insert is (agencyhandy/lib/prepared.py): no model instance,
+    no SQL text built and no parameters quoted by Python at every login.
     """
-    fields = [f for f in PortalSession._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(PortalSession._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES ({', '.join(['%s'] * len(fields))})",
-            [f.get_db_prep_save(getattr(tracked, f.attname), connection) for f in fields],
-        )
+    postgresql = connection.vendor == "postgresql"
+    with prepared_statements() as execute:
+        execute(_SESSION_INSERT_SQL, [
+            values[field.attname] if postgresql else field.get_db_prep_save(values[field.attname], connection)
+            for field in _SESSION_FIELDS
+        ])
+
+
+_SESSION_FIELDS = [field for field in PortalSession._meta.concrete_fields if not field.primary_key]
+_SESSION_INSERT_SQL = (
+    f"INSERT INTO {connection.ops.quote_name(PortalSession._meta.db_table)}"
+    f" ({', '.join(connection.ops.quote_name(field.column) for field in _SESSION_FIELDS)})"
+    f" VALUES ({', '.join(['%s'] * len(_SESSION_FIELDS))})"
+)
 
 
 def portal_session_refresh(*, session, previous_ref: str = "", now: datetime | None = None) -> None:
