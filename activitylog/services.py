@@ -120,8 +120,9 @@ def auth_event_record(
     up). `occurred_at` defaults to now, taken under the lock so a client's events are
     in time order. After commit the event is pushed to open Activity Log tabs.
     Raises ActivityLogUnavailable if the event cannot be stored. Inside a caller's
-    transaction the event is a savepoint, except within a `recording_transaction`,
-    whose whole transaction then fails.
+    transaction the event is a savepoint, except within a `recording_transaction` or
+    directly in a `fail_closed_transaction` (the login view's), whose whole transaction
+    then fails.
     """
     _check_event(user=user, event_type=event_type, reason=reason)
     user_agent = (user_agent or "")[:MAX_USER_AGENT_LENGTH]
