@@ -154,7 +154,11 @@ class _RenderThread:
     @staticmethod
     def _run(work_queue: queue.SimpleQueue) -> None:
         while True:
-            work_queue.get()()  # each piece of work handles its own errors
+            work = work_queue.get()
+            try:
+                work()  # each piece of work logs its own errors; this only keeps the thread alive
+            except Exception:
+                logger.exception("Live rows: a render failed")
 
 
 _publisher_loop = _PublisherLoop()

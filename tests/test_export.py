@@ -22,15 +22,14 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.db import connection
 
 from activitylog import chain, export
 from activitylog.models import AuthEvent, EventType, FailureReason, SessionEndReason
 from activitylog.services import auth_event_record
 from agencyhandy.lib.atomic_file import atomic_write
-from tests.bulk import record_in_bulk
 from clients.models import Agency, Client, ClientStatus
+from tests.bulk import record_in_bulk
 from tests.conftest import CHROME_UA, make_user
 from tests.subprocesses import ROOT, manage, manage_command, manage_env
 

@@ -21,7 +21,6 @@ from asgiref.sync import sync_to_async
 from django.core.management import call_command
 from django.db import connections
 
-from activitylog import export
 from activitylog.models import AuthEvent, EventType, FailureReason
 from activitylog.services import auth_event_record
 from tests.bulk import record_in_bulk

@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from demo.management.commands.simulate_portal_activity import Command, _Browser
 from activitylog.models import AuthEvent, EventType, FailureReason
 from demo.data import USER_AGENTS
+from demo.management.commands.simulate_portal_activity import Command, _Browser
 from tests.conftest import PASSWORD
 from tests.servers import asgi_server
 
