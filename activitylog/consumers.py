@@ -101,18 +101,19 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         self.session_ref = session_ref_for(self.session_key)
-        # Watch before the browser's resync query runs, so nothing falls between the two.
-        # The client's events come through this process's fan-out (fanout.py); the
-        # staff user's own messages, which are rare, through this socket's channel.
-        await fanout.watch(client.pk, self)
-        self.watching = client.pk
+        # Rows rendered for this socket alone go out one at a time, in the order their events came.
+        self.own_rows = asyncio.Lock()
+        # The staff user's own messages, which are rare, come through this socket's channel.
         group = live.staff_group(user.pk)
         await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined.append(group)
         await self.accept()
+        # The client's events come through this process's fan-out (fanout.py). Watch before
+        # the browser's resync runs (it is handled once connect returns), so nothing falls
+        # between the two; and after accept, because a push may come at once.
+        await fanout.watch(client.pk, self)
+        self.watching = client.pk
         self.recheck = asyncio.create_task(self._recheck_access_periodically())
-        # Rows rendered for this socket alone go out one at a time, in the order their events came.
-        self.own_rows = asyncio.Lock()
 
     async def dispatch(self, message: dict) -> None:
         """
