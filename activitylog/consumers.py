@@ -142,7 +142,7 @@ class ActivityLogConsumer(AsyncWebsocketConsumer):
         for task in getattr(self, "tasks", ()):
             task.cancel()
         if getattr(self, "watching", None) is not None:
-            await fanout.unwatch(self.watching, self)
+            fanout.unwatch(self.watching, self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

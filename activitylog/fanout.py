@@ -41,19 +41,29 @@ async def watch(client_id: int, watcher: Watcher) -> None:
     await _hub().watch(client_id, watcher)
 
 
-async def unwatch(client_id: int, watcher: Watcher) -> None:
-    """Stop delivering to `watcher`; the process leaves the group with its last socket on the client."""
-    await _hub().unwatch(client_id, watcher)
+def unwatch(client_id: int, watcher: Watcher) -> None:
+    """
+    Stop delivering to `watcher`, at once. The process leaves the group with its last
+    socket on the client, in the background: a closing socket does not wait for Redis.
+    """
+    _hub().unwatch(client_id, watcher)
 
 
 class _Hub:
-    """One event loop's subscriptions: the channel it reads and the sockets of each client."""
+    """
+    One event loop's subscriptions: the channel it reads and the sockets of each client.
+
+    The channel and its reader live as long as the loop, idle or not: stopping the reader
+    would mean cancelling its receive, which is how channels_redis drops a channel, and a
+    server stopping at that moment cuts the drop short (the layer logs it as an error).
+    """
 
     def __init__(self, layer) -> None:
         self.layer = layer
         self.channel: str | None = None
         self.reader: asyncio.Task | None = None
         self.watchers: dict[int, set[Watcher]] = {}
+        self.leaving: set[asyncio.Task] = set()
         # Joins and leaves go one at a time, so a leave's unsubscribe never lands after a
         # later join's subscribe.
         self.lock = asyncio.Lock()
@@ -68,21 +78,27 @@ class _Hub:
             await self.layer.group_add(live.client_group(client_id), self.channel)
             self.watchers.setdefault(client_id, set()).add(watcher)
 
-    async def unwatch(self, client_id: int, watcher: Watcher) -> None:
-        async with self.lock:
-            watchers = self.watchers.get(client_id, set())
-            if watcher not in watchers:
-                return
-            watchers.discard(watcher)
-            if watchers:
-                return
+    def unwatch(self, client_id: int, watcher: Watcher) -> None:
+        watchers = self.watchers.get(client_id, set())
+        if watcher not in watchers:
+            return
+        watchers.discard(watcher)
+        if not watchers:
             del self.watchers[client_id]
-            try:
+            leaving = asyncio.create_task(self._leave(client_id))
+            self.leaving.add(leaving)
+            leaving.add_done_callback(self._left)
+
+    async def _leave(self, client_id: int) -> None:
+        async with self.lock:
+            if client_id not in self.watchers:  # no socket came back for it meanwhile
                 await self.layer.group_discard(live.client_group(client_id), self.channel)
-            finally:
-                if not self.watchers:  # nobody left: stop reading (a cancelled receive drops the channel)
-                    self.reader.cancel()
-                    self.channel = self.reader = None
+
+    def _left(self, leaving: asyncio.Task) -> None:
+        self.leaving.discard(leaving)
+        if not leaving.cancelled() and leaving.exception() is not None:
+            # Harmless but for the traffic: the group's messages find no socket here.
+            logger.warning("Could not leave a client's group", exc_info=leaving.exception())
 
     async def _read(self, channel: str) -> None:
         while True:

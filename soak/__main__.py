@@ -149,7 +149,28 @@ async def _soak(urls: list[str], client_ids: dict[str, int], seconds: float, sta
     await _wait_for_deliveries(tabs, start_id)
     for tab in tabs:
         await tab.close()
+    await asyncio.to_thread(_wait_for_teardown)
     return tabs, actions, longest_idle
+
+
+def _wait_for_teardown() -> None:
+    """
+    Wait (up to GRACE seconds) until the servers have torn the closed tabs down: no
+    socket's channel or group still subscribed in Redis under this run's prefix (each
+    process's fan-out channel lives as long as the process). Stopping a server while a
+    socket's teardown is still unsubscribing cuts it short, and channels_redis logs that
+    as an error: the soak would report its own shutdown, not the product.
+    """
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    prefix = os.environ["REDIS_PREFIX"]
+    deadline = time.monotonic() + GRACE
+    while time.monotonic() < deadline:
+        left = [c for c in client.pubsub_channels(f"{prefix}*") if b"activitylog.fanout." not in c]
+        if not left:
+            return
+        time.sleep(0.05)
 
 
 async def _wait_for_deliveries(tabs, start_id: int) -> None:

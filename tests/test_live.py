@@ -174,7 +174,7 @@ def _redis_subscribers(channel: str) -> int:
 async def _eventually(condition) -> bool:
     """Whether `condition()` holds within WITHIN seconds (another connection's command may still be on its way)."""
     deadline = asyncio.get_running_loop().time() + WITHIN
-    while not await sync_to_async(condition)():
+    while not condition():
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.05)
@@ -204,7 +204,7 @@ async def test_a_tab_that_closes_leaves_the_other_tabs_on_its_client_live(acme):
 async def test_the_process_leaves_a_clients_group_with_its_last_tab_and_joins_again_with_the_next(acme):
     for socket in [await opened(acme.client.pk, acme.manager), await opened(acme.client.pk, acme.admin)]:
         await socket.disconnect()
-    assert _members_in_this_process(acme.client.pk) == set()
+    assert await _eventually(lambda: _members_in_this_process(acme.client.pk) == set())
     layer = get_channel_layer()
     if isinstance(layer, RedisPubSubChannelLayer):  # and Redis itself no longer sends this process the group
         channel = layer._get_layer()._get_group_channel_name(live.client_group(acme.client.pk))
