@@ -3,7 +3,7 @@
 import hashlib
 import logging
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from django.db import connection
@@ -238,29 +238,13 @@ def _round_trips():
             counted.append(sum(1 for before, now in zip(senders, senders[1:], strict=False) if (before, now) == ("F", "B")))
 
 
+@pytest.mark.parametrize("inside_the_login_view", [False, True], ids=["alone", "in-fail-closed-transaction"])
 @pytest.mark.django_db(transaction=True)
-def test_recording_a_login_and_its_session_costs_two_round_trips(acme, rf):
-    """BEGIN, the lock and the head; then both inserts and COMMIT (services.recording_transaction)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the round trips of psycopg's pipeline mode are a PostgreSQL matter")
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from activitylog.models import PortalSession
-    from activitylog.sessions import portal_session_start
-
-    request = rf.post("/portal/login/")
-    request.session = SessionStore()
-    request.session.create()
-    with _round_trips() as round_trips:
-        event = portal_session_start(request=request, user=acme.portal_user)
-    assert round_trips() == 2
-    assert [e.pk for e in events()] == [event.pk]
-    assert PortalSession.objects.filter(session_ref=event.session_ref).exists()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_recording_a_login_inside_the_login_views_transaction_takes_no_savepoint(acme, rf):
-    """The login view's fail_closed_transaction: no SAVEPOINT and RELEASE around the event, still two round trips."""
+def test_recording_a_login_and_its_session_costs_two_round_trips(acme, rf, inside_the_login_view):
+    """
+    BEGIN, the lock and the head; then both inserts and COMMIT (services.recording_transaction).
+    Inside the login view's fail_closed_transaction: no SAVEPOINT and RELEASE around the event either.
+    """
     if connection.vendor != "postgresql":
         pytest.skip("the round trips of psycopg's pipeline mode are a PostgreSQL matter")
     from django.contrib.sessions.backends.db import SessionStore
@@ -272,8 +256,9 @@ def test_recording_a_login_inside_the_login_views_transaction_takes_no_savepoint
     request = rf.post("/portal/login/")
     request.session = SessionStore()
     request.session.create()
-    with fail_closed_transaction():
-        User.objects.filter(pk=acme.portal_user.pk).update(last_login=timezone.now())  # as login() does first
+    with fail_closed_transaction() if inside_the_login_view else nullcontext():
+        if inside_the_login_view:
+            User.objects.filter(pk=acme.portal_user.pk).update(last_login=timezone.now())  # as login() does first
         with _round_trips() as round_trips:
             event = portal_session_start(request=request, user=acme.portal_user)
     assert round_trips() == 2
